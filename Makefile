@@ -1,0 +1,59 @@
+# One entry point for people and CI. Every target does its own set-up, so a fresh
+# clone needs only `make run` or `make test`.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PORT   ?= 8000
+# `make run` starts the server clock inside the voting window (it then runs in
+# real time), so the vote works whatever today's date is.
+RUN_NOW ?= 2021-12-30T09:00:00+08:00
+
+.PHONY: setup run build test lint typecheck check bench browser clean
+
+setup: $(VENV)/.installed node_modules/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+# Debian's chromium for the browser tests (Playwright drives it through
+# executable_path; `playwright install` cannot download here).
+browser:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk; \
+	  else \
+	    echo "Install Debian's chromium first: sudo apt-get install chromium fonts-noto-cjk" >&2; exit 1; \
+	  fi; \
+	fi
+
+build: setup
+	$(BIN)/python build.py
+
+run: setup
+	$(BIN)/python build.py serve --port $(PORT) --now $(RUN_NOW)
+
+test: setup browser
+	$(BIN)/python -m pytest
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: setup
+	$(BIN)/mypy
+
+check: lint typecheck test
+
+bench: setup browser
+	$(MAKE) -C bench
+
+clean:
+	rm -rf dist .dist-* .pytest_cache .mypy_cache .ruff_cache .hypothesis

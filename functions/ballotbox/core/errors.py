@@ -1,0 +1,106 @@
+"""Every way a vote can be refused, each with a stable code and a bilingual message.
+
+The HTTP status for each code lives in one table (``ballotbox.http.STATUS``), so
+adapters never decide an answer of their own.
+"""
+
+from __future__ import annotations
+
+
+class VoteError(Exception):
+    """A refusal the voter sees: a stable code plus a message in both languages."""
+
+    code: str = "vote_error"
+    zh: str = "投票未能完成。"
+    en: str = "The vote could not be completed."
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(detail or self.en)
+        self.detail = detail
+
+    def message(self) -> dict[str, str]:
+        return {"zh": self.zh, "en": self.en}
+
+
+class MalformedRequest(VoteError):
+    code = "malformed_request"
+    zh = "请求格式不正确。"
+    en = "The request is malformed."
+
+
+class BadSignature(VoteError):
+    code = "bad_signature"
+    zh = "签名无法验证，投票未记录。"
+    en = "The signature does not verify; the vote was not recorded."
+
+
+class VotingNotOpen(VoteError):
+    code = "voting_not_open"
+    zh = "投票尚未开始。"
+    en = "Voting has not opened yet."
+
+
+class VotingClosed(VoteError):
+    code = "voting_closed"
+    zh = "投票已经结束。"
+    en = "Voting has closed."
+
+
+class MethodNotAllowed(VoteError):
+    code = "method_not_allowed"
+    zh = "不支持该请求方法。"
+    en = "This method is not allowed here."
+
+
+class NotFound(VoteError):
+    code = "not_found"
+    zh = "找不到该接口。"
+    en = "No such API endpoint."
+
+
+class NonceReused(VoteError):
+    code = "nonce_reused"
+    zh = "该投票编号已用于另一张选票。"
+    en = "This nonce was already used for a different ballot."
+
+
+class PayloadTooLarge(VoteError):
+    code = "payload_too_large"
+    zh = "请求内容过大。"
+    en = "The request body is too large."
+
+
+class UnsupportedMediaType(VoteError):
+    code = "unsupported_media_type"
+    zh = "请求内容必须是 JSON。"
+    en = "The request body must be JSON (application/json)."
+
+
+class UnknownCandidate(VoteError):
+    code = "unknown_candidate"
+    zh = "本次评选中没有该候选项。"
+    en = "There is no such candidate in this campaign."
+
+
+class WrongCampaign(VoteError):
+    code = "wrong_campaign"
+    zh = "选票不属于本次评选。"
+    en = "The ballot belongs to a different campaign."
+
+
+class DailyLimitReached(VoteError):
+    code = "daily_limit_reached"
+    zh = "今天对该候选项的投票次数已用完，请明天再来。"
+    en = "You have used all of today's votes for this candidate; come back tomorrow."
+
+
+class Unavailable(VoteError):
+    """The store is throttled or down. Nothing was written; the client may retry."""
+
+    code = "unavailable"
+    zh = "服务繁忙，投票未记录，请稍后重试。"
+    en = "The service is busy; the vote was not recorded. Please try again shortly."
+
+    def __init__(self, detail: str | None = None, retry_after: int = 2) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after

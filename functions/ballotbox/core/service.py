@@ -1,0 +1,121 @@
+"""The vote use case: decide a request under the campaign's rules and record it.
+
+Pure apart from the store it is handed: the clock arrives as ``now``, secrets as a
+signer and the already-hashed network and User-Agent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from ballotbox.core.ballot import VOTER_KEY_BYTES, VoteRequest
+from ballotbox.core.campaign import Campaign
+from ballotbox.core.clock import beijing_day, beijing_iso
+from ballotbox.core.encoding import b64u_decode
+from ballotbox.core.errors import MalformedRequest, UnknownCandidate, WrongCampaign
+from ballotbox.core.receipt import receipt_text, vote_id
+from ballotbox.core.signature import Signer, verify
+from ballotbox.core.window import State, require_open, window_state
+from ballotbox.stores.base import RecordOutcome, VoteRecord, VoteStore
+
+
+@dataclass(frozen=True, slots=True)
+class StatusReport:
+    state: State
+    now: str
+    day: str
+    votes_left: dict[str, int]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "state": self.state,
+            "now": self.now,
+            "day": self.day,
+            "votes_left": self.votes_left,
+        }
+
+
+def success_body(outcome: RecordOutcome) -> dict[str, Any]:
+    """The 200 answer: exactly DESIGN's fields."""
+    record = outcome.record
+    return {
+        "status": outcome.status,
+        "vote_id": record.vote_id,
+        "candidate": record.candidate,
+        "day": record.day,
+        "votes_left_today": outcome.votes_left_today,
+        "receipt": record.receipt,
+        "receipt_signature": record.receipt_signature,
+    }
+
+
+def cast_vote(
+    request: VoteRequest,
+    *,
+    campaign: Campaign,
+    signer: Signer,
+    store: VoteStore,
+    now: datetime,
+    net: str,
+    ua: str,
+) -> RecordOutcome:
+    """Check signature, campaign, candidate and window, then let the store decide the rest.
+
+    Replay, nonce reuse and the daily cap are the store's: only its atomic write can
+    decide them without a race.
+    """
+    ballot = request.ballot
+    # The signature first: an unauthenticated request learns nothing about the rules.
+    verify(ballot.voter_key, request.ballot_bytes, request.signature_bytes)
+    if ballot.campaign != campaign.id:
+        raise WrongCampaign
+    if not campaign.has_candidate(ballot.candidate):
+        raise UnknownCandidate
+    require_open(campaign, now)
+    day = beijing_day(now)
+    recorded_at = beijing_iso(now)
+    vid = vote_id(ballot.voter_key, ballot.nonce_bytes)
+    receipt = receipt_text(
+        campaign=campaign.id,
+        vote_id=vid,
+        candidate=ballot.candidate,
+        voter=ballot.voter,
+        day=day,
+        recorded_at=recorded_at,
+        ballot_bytes=request.ballot_bytes,
+    )
+    record = VoteRecord(
+        vote_id=vid,
+        voter=ballot.voter,
+        nonce=ballot.nonce,
+        candidate=ballot.candidate,
+        day=day,
+        recorded_at=recorded_at,
+        ballot=request.ballot_text,
+        signature=request.signature,
+        receipt=receipt,
+        receipt_signature=signer.sign(receipt.encode("utf-8")),
+        net=net,
+        ua=ua,
+    )
+    return store.record(record, campaign.daily_cap)
+
+
+def voter_status(campaign: Campaign, store: VoteStore, voter: str, now: datetime) -> StatusReport:
+    """What ``GET /api/status`` reports: the window and today's votes left per candidate."""
+    try:
+        key = b64u_decode(voter)
+    except ValueError as exc:
+        raise MalformedRequest("voter is not base64url") from exc
+    if len(key) != VOTER_KEY_BYTES:
+        raise MalformedRequest("voter must be a 32-byte key")
+    day = beijing_day(now)
+    used = store.votes_used(voter, day)
+    return StatusReport(
+        state=window_state(campaign, now),
+        now=beijing_iso(now),
+        day=day,
+        votes_left={c: max(0, campaign.daily_cap - used.get(c, 0)) for c in campaign.candidates},
+    )

@@ -1,0 +1,1 @@
+"""Vote stores: one interface (``base.VoteStore``), one contract suite, several backends."""

@@ -1,0 +1,65 @@
+"""The local server's two secrets, created once under ``--data`` in 0600 files.
+
+In the cloud the same two values live in SSM Parameter Store (SecureString); here a
+private file plays that role. Only the receipt key's public half ever leaves it.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets as random
+from dataclasses import dataclass
+from pathlib import Path
+
+from ballotbox.core.encoding import b64u_decode, b64u_encode
+
+RECEIPT_KEY_FILE = "receipt_key"
+HASH_KEY_FILE = "hash_key"
+SECRET_BYTES = 32
+
+
+class SecretsError(RuntimeError):
+    """A secret file exists but does not hold a 32-byte base64url value."""
+
+
+@dataclass(frozen=True, slots=True)
+class Secrets:
+    receipt_seed: bytes  # Ed25519 seed that signs receipts
+    hash_key: bytes  # HMAC key for the network-prefix and User-Agent hashes
+
+    @property
+    def receipt_public_key_b64(self) -> str:
+        """The public half, for ``campaign.json``'s ``receipt_key``."""
+        from ballotbox.core.signature import Signer  # pynacl only when asked
+
+        return Signer(self.receipt_seed).public_key_b64
+
+
+def _read_or_create(path: Path) -> bytes:
+    try:
+        # O_EXCL: two servers starting at once cannot both create (and disagree on) a key.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        text = path.read_text("ascii").strip()
+        try:
+            value = b64u_decode(text)
+        except ValueError as exc:
+            raise SecretsError(f"{path} does not hold base64url") from exc
+        if len(value) != SECRET_BYTES:
+            raise SecretsError(f"{path} must hold {SECRET_BYTES} bytes")
+        return value
+    value = random.token_bytes(SECRET_BYTES)
+    with os.fdopen(fd, "w", encoding="ascii") as out:
+        out.write(b64u_encode(value) + "\n")
+        out.flush()
+        os.fsync(out.fileno())
+    return value
+
+
+def ensure_secrets(data_dir: Path) -> Secrets:
+    """Read the secrets under ``data_dir``, creating them (mode 0600) on first run."""
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return Secrets(
+        receipt_seed=_read_or_create(data_dir / RECEIPT_KEY_FILE),
+        hash_key=_read_or_create(data_dir / HASH_KEY_FILE),
+    )

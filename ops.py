@@ -1,0 +1,37 @@
+#!/usr/bin/env python3
+"""Organiser tools that work on the vote ledger: export, verify, analyze, tally, audit.
+
+Each subcommand lives in its own module under ``opstools/``, which registers its
+arguments and its ``run`` function; this file only dispatches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+# The vote function's package (the Lambda zip root) is importable like in the cloud.
+sys.path.insert(0, str(ROOT / "functions"))
+
+# Subcommand modules, in the order an organiser uses them.
+COMMANDS = [
+    "opstools.export",
+    "opstools.verify",
+]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="ops.py", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMANDS:
+        importlib.import_module(name).register(sub)
+    args = parser.parse_args(argv)
+    code: int = args.run(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The organiser tools behind ``ops.py``: one module per subcommand."""

@@ -1,0 +1,104 @@
+"""Shared test helpers for the vote path: a small campaign, voters and signed ballots."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from nacl.signing import SigningKey
+
+from ballotbox.core.campaign import Campaign
+from ballotbox.core.clock import BEIJING
+from ballotbox.core.encoding import b64u_encode
+from ballotbox.core.privacy import Hasher
+from ballotbox.core.signature import Signer
+
+CAMPAIGN_ID = "test-2021-top10"
+CANDIDATES = ("e01", "e02", "h01")
+OPENS = datetime(2021, 12, 29, tzinfo=BEIJING)
+CLOSES = datetime(2022, 1, 10, tzinfo=BEIJING)
+INSIDE = datetime(2021, 12, 30, 20, 15, 3, 123000, tzinfo=BEIJING)
+RECEIPT_SEED = bytes(range(32))
+HASH_KEY = bytes(range(100, 132))
+
+
+def campaign_dict(receipt_key: str | None = None, cap: int = 5) -> dict[str, Any]:
+    """A campaign.json in the shape the site builder writes."""
+    return {
+        "id": CAMPAIGN_ID,
+        "title": {"zh": "测试评选", "en": "Test vote"},
+        "opens": OPENS.isoformat(),
+        "closes": CLOSES.isoformat(),
+        "daily_cap": cap,
+        "api": "/api/",
+        "receipt_key": receipt_key or Signer(RECEIPT_SEED).public_key_b64,
+        "vote_url": {"zh": "/zh/vote/", "en": "/en/vote/"},
+        "candidates": [
+            {
+                "id": c,
+                "kind": "event" if c.startswith("e") else "highlight",
+                "title": {"zh": f"候选{c}", "en": f"Candidate {c}"},
+                "url": {"zh": f"/zh/{c}/", "en": f"/en/{c}/"},
+            }
+            for c in CANDIDATES
+        ],
+    }
+
+
+def campaign(cap: int = 5) -> Campaign:
+    return Campaign.from_dict(campaign_dict(cap=cap))
+
+
+def signer() -> Signer:
+    return Signer(RECEIPT_SEED)
+
+
+def hasher() -> Hasher:
+    return Hasher(HASH_KEY)
+
+
+@dataclass
+class Voter:
+    key: SigningKey = field(default_factory=SigningKey.generate)
+
+    @property
+    def public(self) -> str:
+        return b64u_encode(bytes(self.key.verify_key))
+
+    def ballot_text(
+        self,
+        candidate: str = "e01",
+        *,
+        nonce: bytes | None = None,
+        campaign_id: str = CAMPAIGN_ID,
+        issued_at: str = "2021-12-30T12:15:03.000Z",
+    ) -> str:
+        return json.dumps(
+            {
+                "v": 1,
+                "campaign": campaign_id,
+                "candidate": candidate,
+                "voter": self.public,
+                "nonce": b64u_encode(nonce if nonce is not None else secrets.token_bytes(16)),
+                "issued_at": issued_at,
+            },
+            separators=(",", ":"),
+        )
+
+    def body_for(self, ballot_text: str) -> bytes:
+        signature = b64u_encode(self.key.sign(ballot_text.encode("utf-8")).signature)
+        return json.dumps({"ballot": ballot_text, "signature": signature}).encode("utf-8")
+
+    def vote_body(self, candidate: str = "e01", **kwargs: Any) -> bytes:
+        return self.body_for(self.ballot_text(candidate, **kwargs))
+
+
+def write_campaign(dist: Path, receipt_key: str | None = None) -> Path:
+    dist.mkdir(parents=True, exist_ok=True)
+    path = dist / "campaign.json"
+    path.write_text(json.dumps(campaign_dict(receipt_key), ensure_ascii=False), "utf-8")
+    return path
