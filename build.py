@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Build, serve and deploy the campaign site.
 
-    python build.py                 # same as `build`: writes dist/
-    python build.py serve --port 8000 [--host 127.0.0.1] [--now ISO] [--data .data]
-    python build.py deploy --stack NAME --region REGION [--yes] [--dry-run]
+python build.py                 # same as `build`: writes dist/
+python build.py serve --port 8000 [--host 127.0.0.1] [--now ISO] [--data .data]
+python build.py deploy --stack NAME --region REGION [--yes] [--dry-run]
 """
 
 from __future__ import annotations
@@ -33,27 +33,37 @@ def _instant(text: str) -> datetime:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="build.py", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="build.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument("--out", type=Path, default=ROOT / "dist", help="output folder (dist/)")
-        p.add_argument("--data", type=Path, default=ROOT / ".data",
-                       help="folder of the embedded store and its local secrets (.data/)")
+        p.add_argument(
+            "--data",
+            type=Path,
+            default=ROOT / ".data",
+            help="folder of the embedded store and its local secrets (.data/)",
+        )
         p.add_argument("--results", type=Path, help="publish this results.json on the site")
 
     build = sub.add_parser("build", help="render the site into dist/")
     common(build)
-    build.add_argument("--receipt-key", help="the server's public receipt key (base64url); "
-                       "by default the local one in --data")
+    build.add_argument(
+        "--receipt-key",
+        help="the server's public receipt key (base64url); by default the local one in --data",
+    )
 
     serve = sub.add_parser("serve", help="build, then serve the site and /api/* on one port")
     common(serve)
     serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--now", type=_instant,
-                       help="start the server clock at this instant (it then runs in real time)")
+    serve.add_argument(
+        "--now",
+        type=_instant,
+        help="start the server clock at this instant (it then runs in real time)",
+    )
 
     sub.add_parser("deploy", help="build and deploy to AWS (see docs/runbook.md)", add_help=False)
     return parser
@@ -65,8 +75,11 @@ def _build(args: argparse.Namespace, receipt_key: str) -> Path:
     started = time.perf_counter()
     report = build_site(args.out, receipt_key=receipt_key, results=args.results)
     took = time.perf_counter() - started
-    print(f"built {report.pages} pages ({report.candidates} candidates, {report.files} files) "
-          f"into {report.out_dir} in {took:.2f}s", file=sys.stderr)
+    print(
+        f"built {report.pages} pages ({report.candidates} candidates, {report.files} files) "
+        f"into {report.out_dir} in {took:.2f}s",
+        file=sys.stderr,
+    )
     return report.out_dir
 
 
@@ -77,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     if argv[0] == "deploy":
         from deploy.cli import main as deploy_main
 
-        return deploy_main(argv[1:])
+        code: int = deploy_main(argv[1:])
+        return code
 
     args = _parser().parse_args(argv)
     from sitegen.errors import BuildError

@@ -7,7 +7,7 @@ time, so ``make run`` can show the vote inside its window years later.
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 
@@ -21,7 +21,7 @@ class SystemClock:
     simulated = False
 
     def now(self) -> datetime:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
 
 
 class SimulatedClock:

@@ -7,7 +7,6 @@ private file plays that role. Only the receipt key's public half ever leaves it.
 from __future__ import annotations
 
 import os
-import secrets as random
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,20 +34,23 @@ class Secrets:
         return Signer(self.receipt_seed).public_key_b64
 
 
+def _read(path: Path) -> bytes:
+    try:
+        value = b64u_decode(path.read_text("ascii").strip())
+    except ValueError as exc:  # also UnicodeDecodeError
+        raise SecretsError(f"{path} does not hold base64url") from exc
+    if len(value) != SECRET_BYTES:
+        raise SecretsError(f"{path} must hold {SECRET_BYTES} bytes")
+    return value
+
+
 def _read_or_create(path: Path) -> bytes:
     try:
         # O_EXCL: two servers starting at once cannot both create (and disagree on) a key.
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        text = path.read_text("ascii").strip()
-        try:
-            value = b64u_decode(text)
-        except ValueError as exc:
-            raise SecretsError(f"{path} does not hold base64url") from exc
-        if len(value) != SECRET_BYTES:
-            raise SecretsError(f"{path} must hold {SECRET_BYTES} bytes")
-        return value
-    value = random.token_bytes(SECRET_BYTES)
+        return _read(path)
+    value = os.urandom(SECRET_BYTES)
     with os.fdopen(fd, "w", encoding="ascii") as out:
         out.write(b64u_encode(value) + "\n")
         out.flush()

@@ -81,7 +81,9 @@ def favicon_ico() -> bytes:
         rows.append(bytes(row))
 
     def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        return (
+            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        )
 
     png = (
         b"\x89PNG\r\n\x1a\n"

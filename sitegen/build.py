@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -56,9 +55,7 @@ def build_site(
     outputs = [*plan.outputs, Output(path="favicon.ico", data=asset_mod.favicon_ico())]
 
     # 3. Render in memory.
-    renderer = Renderer(
-        root / "templates", {"absolute": lambda path: campaign.base_url + path}
-    )
+    renderer = Renderer(root / "templates", {"absolute": lambda path: campaign.base_url + path})
     files: dict[str, bytes] = {}
     for out in outputs:
         if out.path in files:
@@ -85,7 +82,6 @@ def _write_atomically(out_dir: Path, files: dict[str, bytes]) -> None:
             target = staging / rel
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
-        os.chmod(staging, 0o755)
         if out_dir.exists():
             old = out_dir.with_name(f".{out_dir.name}-old")
             shutil.rmtree(old, ignore_errors=True)

@@ -183,7 +183,7 @@ def _instant(doc: _Doc, key: str) -> datetime:
         parsed = None
     if parsed is None or parsed.utcoffset() != BEIJING:
         raise BuildError(
-            f"{key!r} must be a quoted ISO 8601 time with +08:00, e.g. \"2021-12-29T00:00:00+08:00\"",
+            f'{key!r} must be a quoted ISO 8601 time with +08:00, e.g. "2021-12-29T00:00:00+08:00"',
             doc.path,
             doc.line_of(key),
         )
@@ -215,7 +215,8 @@ def _render_markdown(body: str) -> str:
 _TAG = re.compile(r"<[^>]+>")
 
 
-def _summary(html: str, limit: int) -> str:
+def plain_summary(html: str, limit: int) -> str:
+    """The plain-text opening of rendered Markdown, for descriptions and previews."""
     text = " ".join(_TAG.sub(" ", html).split())
     text = text.replace("&amp;", "&").replace("&quot;", '"').replace("&#39;", "'")
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
@@ -233,9 +234,7 @@ def load_campaign(path: Path) -> Campaign:
         or not all(isinstance(x, str) and re.fullmatch(r"[a-z]{2}", x) for x in languages)
         or len(set(languages)) != len(languages)
     ):
-        raise BuildError(
-            "'languages' must list two-letter codes", path, doc.line_of("languages")
-        )
+        raise BuildError("'languages' must list two-letter codes", path, doc.line_of("languages"))
     default = _text(doc, "default_language")
     if default not in languages:
         raise BuildError(
@@ -372,7 +371,8 @@ def load_content(content_dir: Path) -> Content:
                     title={lang: _text(by_lang[lang][0], "title") for lang in langs},
                     body_html=html,
                     summary={
-                        lang: _summary(html[lang], 80 if lang == "zh" else 160) for lang in langs
+                        lang: plain_summary(html[lang], 80 if lang == "zh" else 160)
+                        for lang in langs
                     },
                     source=source,
                 )
@@ -389,5 +389,7 @@ def load_content(content_dir: Path) -> Content:
     }
     for name in REQUIRED_PAGES:
         if name not in pages:
-            raise BuildError(f"the {name!r} page is missing ({name}.<lang>.md)", content_dir / "pages")
+            raise BuildError(
+                f"the {name!r} page is missing ({name}.<lang>.md)", content_dir / "pages"
+            )
     return Content(campaign=campaign, candidates=tuple(candidates), pages=pages)

@@ -11,9 +11,10 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from xml.sax.saxutils import quoteattr
 
 from sitegen.assets import Asset
-from sitegen.content import Candidate, Content, ListSpec
+from sitegen.content import Candidate, Content, ListSpec, plain_summary
 from sitegen.render import format_date, last_day
 
 OG_LOCALE = {"zh": "zh_CN", "en": "en_US"}
@@ -82,8 +83,12 @@ def plan_site(
         ]
 
     def nav(lang: str, current: str) -> list[dict[str, Any]]:
-        items = [("home", page_url(lang)), ("vote", page_url(lang, "vote")),
-                 ("rules", page_url(lang, "rules")), ("results", page_url(lang, "results"))]
+        items = [
+            ("home", page_url(lang)),
+            ("vote", page_url(lang, "vote")),
+            ("rules", page_url(lang, "rules")),
+            ("results", page_url(lang, "results")),
+        ]
         return [
             {"label": strings[f"nav_{name}"][lang], "path": path, "current": name == current}
             for name, path in items
@@ -91,7 +96,8 @@ def plan_site(
 
     def window_text(lang: str) -> str:
         return strings["window_sentence"][lang].format(
-            opens=format_date(campaign.opens, lang), last=format_date(last_day(campaign.closes), lang)
+            opens=format_date(campaign.opens, lang),
+            last=format_date(last_day(campaign.closes), lang),
         )
 
     def groups(lang: str) -> list[dict[str, Any]]:
@@ -105,8 +111,12 @@ def plan_site(
                         n=len(members), k=spec.select
                     ),
                     "candidates": [
-                        {"id": c.id, "order": c.order, "title": c.title[lang],
-                         "path": candidate_url(lang, spec, c)}
+                        {
+                            "id": c.id,
+                            "order": c.order,
+                            "title": c.title[lang],
+                            "path": candidate_url(lang, spec, c),
+                        }
                         for c in members
                     ],
                 }
@@ -160,38 +170,78 @@ def plan_site(
 
     intro, rules = content.pages["intro"], content.pages["rules"]
     add_page(
-        "home", "home.html", by_lang(),
-        {lang: {"page_title": campaign.title[lang],
+        "home",
+        "home.html",
+        by_lang(),
+        {
+            lang: {
+                "page_title": campaign.title[lang],
                 "description": _first_sentence(intro.body_html[lang]),
-                "intro": intro, "groups": groups(lang)} for lang in langs},
-        current="home", x_default="/",
+                "intro": intro,
+                "groups": groups(lang),
+            }
+            for lang in langs
+        },
+        current="home",
+        x_default="/",
     )
     add_page(
-        "vote", "vote.html", by_lang("vote"),
-        {lang: {"page_title": f"{strings['vote_title'][lang]} · {campaign.short_title[lang]}",
+        "vote",
+        "vote.html",
+        by_lang("vote"),
+        {
+            lang: {
+                "page_title": f"{strings['vote_title'][lang]} · {campaign.short_title[lang]}",
                 "description": strings["cap_sentence"][lang].format(cap=campaign.daily_cap),
-                "groups": groups(lang), "api": api} for lang in langs},
+                "groups": groups(lang),
+                "api": api,
+            }
+            for lang in langs
+        },
         current="vote",
     )
     add_page(
-        "rules", "rules.html", by_lang("rules"),
-        {lang: {"page_title": f"{rules.title[lang]} · {campaign.short_title[lang]}",
-                "description": window_text(lang), "rules": rules} for lang in langs},
+        "rules",
+        "rules.html",
+        by_lang("rules"),
+        {
+            lang: {
+                "page_title": f"{rules.title[lang]} · {campaign.short_title[lang]}",
+                "description": window_text(lang),
+                "rules": rules,
+            }
+            for lang in langs
+        },
         current="rules",
     )
     add_page(
-        "results", "results.html", by_lang("results"),
-        {lang: {"page_title": f"{strings['results_title'][lang]} · {campaign.short_title[lang]}",
-                "description": strings["results_pending"][lang]} for lang in langs},
+        "results",
+        "results.html",
+        by_lang("results"),
+        {
+            lang: {
+                "page_title": f"{strings['results_title'][lang]} · {campaign.short_title[lang]}",
+                "description": strings["results_pending"][lang],
+            }
+            for lang in langs
+        },
         current="results",
     )
     vote_urls = {lang: campaign.base_url + page_url(lang, "vote") for lang in langs}
     qr_target = vote_urls[campaign.default_language]
     add_page(
-        "poster", "poster.html", by_lang("poster"),
-        {lang: {"page_title": f"{strings['poster_title'][lang]} · {campaign.short_title[lang]}",
-                "description": window_text(lang), "qr_svg": qr_svg, "qr_target": qr_target}
-         for lang in langs},
+        "poster",
+        "poster.html",
+        by_lang("poster"),
+        {
+            lang: {
+                "page_title": f"{strings['poster_title'][lang]} · {campaign.short_title[lang]}",
+                "description": window_text(lang),
+                "qr_svg": qr_svg,
+                "qr_target": qr_target,
+            }
+            for lang in langs
+        },
     )
     for spec in campaign.lists:
         members = content.candidates_of(spec.kind)
@@ -199,24 +249,44 @@ def plan_site(
             prev_c = members[index - 1] if index > 0 else None
             next_c = members[index + 1] if index + 1 < len(members) else None
 
-            def link(c: Candidate | None, lang: str) -> dict[str, str] | None:
-                return None if c is None else {"title": c.title[lang], "path": candidate_url(lang, spec, c)}
+            def link(
+                c: Candidate | None, lang: str, spec: ListSpec = spec
+            ) -> dict[str, str] | None:
+                return (
+                    None
+                    if c is None
+                    else {"title": c.title[lang], "path": candidate_url(lang, spec, c)}
+                )
 
             add_page(
-                f"candidate:{cand.id}", "candidate.html",
+                f"candidate:{cand.id}",
+                "candidate.html",
                 {lang: candidate_url(lang, spec, cand) for lang in langs},
-                {lang: {"page_title": f"{cand.title[lang]} · {campaign.short_title[lang]}",
-                        "description": cand.summary[lang], "candidate": cand, "spec": spec,
+                {
+                    lang: {
+                        "page_title": f"{cand.title[lang]} · {campaign.short_title[lang]}",
+                        "description": cand.summary[lang],
+                        "candidate": cand,
+                        "spec": spec,
                         "number_text": strings["candidate_number"][lang].format(n=cand.order),
-                        "prev": link(prev_c, lang), "next": link(next_c, lang)}
-                 for lang in langs},
+                        "prev": link(prev_c, lang),
+                        "next": link(next_c, lang),
+                    }
+                    for lang in langs
+                },
             )
 
     root_alts = alternates({lang: page_url(lang) for lang in langs}, "/")
     shared = {"campaign": campaign, "strings": strings, "assets": asset_urls, "favicon": favicon}
-    outputs.append(Output(path="index.html", template="root.html",
-                          context={**shared, "alternates": root_alts}, url="/",
-                          alternates=tuple((a["hreflang"], a["path"]) for a in root_alts)))
+    outputs.append(
+        Output(
+            path="index.html",
+            template="root.html",
+            context={**shared, "alternates": root_alts},
+            url="/",
+            alternates=tuple((a["hreflang"], a["path"]) for a in root_alts),
+        )
+    )
     outputs.append(Output(path="404.html", template="404.html", context=shared))
 
     campaign_json: dict[str, Any] = {
@@ -233,16 +303,25 @@ def plan_site(
                 "id": c.id,
                 "kind": c.kind,
                 "title": dict(c.title),
-                "url": {lang: campaign.base_url + candidate_url(lang, specs[c.kind], c) for lang in langs},
+                "url": {
+                    lang: campaign.base_url + candidate_url(lang, specs[c.kind], c)
+                    for lang in langs
+                },
             }
             for c in content.candidates
         ],
     }
     outputs.append(Output(path="campaign.json", data=_json_bytes(campaign_json)))
     outputs.append(Output(path="qr.svg", data=qr_svg.encode("utf-8")))
-    outputs.append(Output(path="robots.txt", data=(
-        f"User-agent: *\nAllow: /\nDisallow: /api/\nSitemap: {campaign.base_url}/sitemap.xml\n"
-    ).encode()))
+    outputs.append(
+        Output(
+            path="robots.txt",
+            data=(
+                "User-agent: *\nAllow: /\nDisallow: /api/\n"
+                f"Sitemap: {campaign.base_url}/sitemap.xml\n"
+            ).encode(),
+        )
+    )
     for asset in assets.values():
         outputs.append(Output(path=asset.url.lstrip("/"), data=asset.data))
     outputs.append(Output(path="sitemap.xml", data=_sitemap(outputs, campaign.base_url)))
@@ -254,24 +333,23 @@ def _json_bytes(value: Any) -> bytes:
 
 
 def _first_sentence(html: str) -> str:
-    from sitegen.content import _summary
-
-    return _summary(html, 120)
+    return plain_summary(html, 120)
 
 
 def _sitemap(outputs: list[Output], base: str) -> bytes:
-    from xml.sax.saxutils import quoteattr
-
-    rows = ['<?xml version="1.0" encoding="UTF-8"?>',
-            '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9" '
-            'xmlns:xhtml="http://www.w3.org/1999/xhtml">']
+    rows = [
+        '<?xml version="1.0" encoding="UTF-8"?>',
+        '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9" '
+        'xmlns:xhtml="http://www.w3.org/1999/xhtml">',
+    ]
     for out in outputs:
         if out.url is None:
             continue
         rows.append(f"<url><loc>{base}{out.url}</loc>")
         for hreflang, path in out.alternates:
             rows.append(
-                f'<xhtml:link rel="alternate" hreflang={quoteattr(hreflang)} href={quoteattr(base + path)}/>'
+                f'<xhtml:link rel="alternate" hreflang={quoteattr(hreflang)} '
+                f"href={quoteattr(base + path)}/>"
             )
         rows.append("</url>")
     rows.append("</urlset>\n")

@@ -14,9 +14,10 @@ MAX_VERSION = 3
 
 def qr_svg(url: str, *, title: str) -> str:
     code = segno.make(url, error="q", micro=False, boost_error=False)
-    if code.version > MAX_VERSION:
+    version = int(code.version)  # an int for regular (non-micro) codes
+    if version > MAX_VERSION:
         raise BuildError(
-            f"the QR target {url!r} needs QR version {code.version}; shorten base_url so "
+            f"the QR target {url!r} needs QR version {version}; shorten base_url so "
             f"the vote URL fits version {MAX_VERSION} (32 bytes at error correction Q)"
         )
     out = io.BytesIO()

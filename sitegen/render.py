@@ -12,9 +12,20 @@ import yaml
 
 from sitegen.errors import BuildError
 
-EN_MONTHS = (
-    "January February March April May June July August September October November December"
-).split()
+EN_MONTHS = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+]
 
 
 def load_strings(path: Path, languages: tuple[str, ...]) -> dict[str, dict[str, str]]:
@@ -25,7 +36,9 @@ def load_strings(path: Path, languages: tuple[str, ...]) -> dict[str, dict[str, 
         raise BuildError(f"cannot read interface strings: {err}", path) from err
     if not isinstance(raw, dict):
         raise BuildError("must map keys to per-language texts", path)
-    lines = {str(k.value): k.start_mark.line + 1 for k, _ in yaml.compose(path.read_text("utf-8")).value}
+    node = yaml.compose(path.read_text(encoding="utf-8"))
+    keys = node.value if isinstance(node, yaml.MappingNode) else []
+    lines = {str(k.value): k.start_mark.line + 1 for k, _ in keys}
     strings: dict[str, dict[str, str]] = {}
     for key, value in raw.items():
         if not isinstance(value, dict):
@@ -63,6 +76,10 @@ class Renderer:
         try:
             return self.env.get_template(template).render(context)
         except jinja2.UndefinedError as err:
-            raise BuildError(f"undefined template variable: {err.message}", f"templates/{template}") from err
+            raise BuildError(
+                f"undefined template variable: {err.message}", f"templates/{template}"
+            ) from err
         except jinja2.TemplateSyntaxError as err:
-            raise BuildError(f"template syntax error: {err.message}", err.filename, err.lineno) from err
+            raise BuildError(
+                f"template syntax error: {err.message}", err.filename, err.lineno
+            ) from err

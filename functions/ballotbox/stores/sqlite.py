@@ -26,6 +26,8 @@ from ballotbox.core.errors import DailyLimitReached, NonceReused, Unavailable, V
 from ballotbox.stores.base import RecordOutcome, VoteRecord
 
 SCHEMA_VERSION = 1
+#: The ledger's file name inside a data directory (``serve --data``, ``export --data``).
+DEFAULT_FILENAME = "votes.sqlite3"
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS ledger (
     seq INTEGER PRIMARY KEY,          -- insertion order, for streaming exports

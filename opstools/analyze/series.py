@@ -1,0 +1,275 @@
+"""Layer 1: each candidate's votes over time against its own daily rhythm and trend.
+
+Expected votes in a 5-minute bin = the candidate's level that day x its share of the day in
+that hour. The hourly shape is the median over days (so a one-day surge cannot teach the
+baseline that it is normal), shrunk towards everybody's shape when the candidate is small.
+The daily level is a weighted median of hour-by-hour ratios, so a surge of a few hours
+does not raise its own baseline, while a whole day of more votes (the final-day push) does.
+Bursts are runs of bins whose robust score is high; periodic batches are short spikes that
+recur at a regular interval, confirmed by the periodogram and the autocorrelation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from opstools.analyze.load import VoteTable
+
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+
+MIN_MS = 60_000
+BIN_MS = 5 * MIN_MS
+HOUR_MS = 3_600_000
+DAY_MS = 86_400_000
+BEIJING_MS = 8 * HOUR_MS
+BINS_PER_DAY = DAY_MS // BIN_MS
+NIGHT_HOURS = (1, 2, 3, 4, 5, 6)
+# Overdispersion: real traffic is lumpier than Poisson (friends vote together).
+PHI = 0.15
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """A stretch of time on one candidate where the series itself is abnormal."""
+
+    candidate: int
+    start_ms: int
+    end_ms: int
+    kind: str  # "burst" | "periodic" | "off_rhythm"
+    evidence: dict[str, float | int | str | list[str]]
+    # For periodic windows: the batch intervals [start, end) votes must fall in.
+    spans: list[tuple[int, int]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    day0_ms: int  # epoch ms of the first Beijing midnight
+    counts: F64  # (candidates, bins) votes per 5-minute bin
+    expected: F64  # same shape: the baseline
+    minute_counts: F64  # (candidates, minutes)
+
+
+def beijing_day0(t_ms: I64) -> int:
+    first = int(t_ms.min())
+    return ((first + BEIJING_MS) // DAY_MS) * DAY_MS - BEIJING_MS
+
+
+def weighted_median(values: F64, weights: F64) -> float:
+    if weights.sum() <= 0:
+        return 0.0
+    order = np.argsort(values)
+    cw = np.cumsum(weights[order])
+    return float(values[order][np.searchsorted(cw, cw[-1] / 2)])
+
+
+def baseline(counts: F64) -> F64:
+    """Expected counts per 5-minute bin from each candidate's own daily rhythm and level."""
+    n_c, n_bins = counts.shape
+    n_days = n_bins // BINS_PER_DAY
+    per_hour = counts.reshape(n_c, n_days, 24, 12).sum(axis=3)  # (c, day, hour)
+    day_tot = per_hour.sum(axis=2, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        prof = np.where(day_tot > 0, per_hour / day_tot, np.nan)
+    everybody = per_hour.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        eprof = everybody / np.maximum(everybody.sum(axis=1, keepdims=True), 1)
+    global_shape = np.nanmedian(np.where(everybody.sum(axis=1, keepdims=True) > 0, eprof, np.nan), axis=0)
+    global_shape = np.nan_to_num(global_shape, nan=1 / 24) + 1e-3
+    global_shape /= global_shape.sum()
+    expected = np.zeros_like(counts)
+    for c in range(n_c):
+        full = day_tot[c, :, 0] > 0
+        own = np.nanmedian(prof[c, full], axis=0) if full.any() else global_shape
+        own = np.nan_to_num(own / max(own.sum(), 1e-9), nan=0.0)
+        total = float(day_tot[c].sum())
+        w = total / (total + 200.0 * max(n_days, 1))
+        shape = w * own + (1 - w) * global_shape
+        shape = np.maximum(shape, 0.25 * global_shape)
+        shape /= shape.sum()
+        for d in range(n_days):
+            ratios = per_hour[c, d] / shape
+            level = weighted_median(ratios, shape)
+            expected[c, d * BINS_PER_DAY : (d + 1) * BINS_PER_DAY] = np.repeat(level * shape / 12, 12)
+    return expected
+
+
+def build_series(table: VoteTable) -> Series:
+    day0 = beijing_day0(table.t_ms)
+    n_days = int((table.t_ms.max() - day0) // DAY_MS) + 1
+    n_c = len(table.cand_names)
+    rel = table.t_ms - day0
+    n_bins = n_days * BINS_PER_DAY
+    idx = table.cand.astype(np.int64) * n_bins + rel // BIN_MS
+    counts = np.bincount(idx, minlength=n_c * n_bins).reshape(n_c, n_bins).astype(np.float64)
+    n_min = n_days * (DAY_MS // MIN_MS)
+    midx = table.cand.astype(np.int64) * n_min + rel // MIN_MS
+    minute = np.bincount(midx, minlength=n_c * n_min).reshape(n_c, n_min).astype(np.float64)
+    return Series(day0, counts, baseline(counts), minute)
+
+
+def zscore(obs: F64, exp: F64) -> F64:
+    return (obs - exp) / np.sqrt(exp + (PHI * exp) ** 2 + 1.0)
+
+
+def _runs(mask: npt.NDArray[np.bool_], max_gap: int) -> list[tuple[int, int]]:
+    """[start, end) index runs of True, bridging gaps of up to max_gap False entries."""
+    idx = np.flatnonzero(mask)
+    if not len(idx):
+        return []
+    breaks = np.flatnonzero(np.diff(idx) > max_gap + 1)
+    starts = np.concatenate([[idx[0]], idx[breaks + 1]])
+    ends = np.concatenate([idx[breaks], [idx[-1]]]) + 1
+    return list(zip(starts.tolist(), ends.tolist(), strict=True))
+
+
+def find_bursts(s: Series) -> list[Window]:
+    """Short runs of bins far above the candidate's baseline ("unreasonably fast growth")."""
+    out: list[Window] = []
+    z = zscore(s.counts, s.expected)
+    for c in range(s.counts.shape[0]):
+        hot = (z[c] >= 4.0) & (s.counts[c] - s.expected[c] >= 8)
+        for a, b in _runs(hot, 1):
+            # Widen to the shoulders: neighbouring bins still clearly above baseline.
+            while a > 0 and z[c, a - 1] >= 2.0:
+                a -= 1
+            while b < len(z[c]) and z[c, b] >= 2.0:
+                b += 1
+            obs = float(s.counts[c, a:b].sum())
+            exp = float(s.expected[c, a:b].sum())
+            var = float((s.expected[c, a:b] + (PHI * s.expected[c, a:b]) ** 2 + 1.0).sum())
+            excess = obs - exp
+            seg_z = excess / np.sqrt(var)
+            hours = (b - a) * BIN_MS / HOUR_MS
+            if seg_z < 6 or excess < 30 or obs < 1.5 * exp or hours > 6:
+                continue
+            if out and out[-1].candidate == c and out[-1].end_ms >= s.day0_ms + a * BIN_MS:
+                continue  # overlaps the previous run after widening
+            peak = int(a + np.argmax(s.counts[c, a:b]))
+            out.append(
+                Window(
+                    c, s.day0_ms + a * BIN_MS, s.day0_ms + b * BIN_MS, "burst",
+                    {
+                        "votes": int(obs),
+                        "expected": round(exp, 1),
+                        "excess": round(excess, 1),
+                        "ratio": round(obs / max(exp, 1e-9), 1),
+                        "score": round(float(seg_z), 1),
+                        "minutes": int((b - a) * BIN_MS // MIN_MS),
+                        "peak_per_5min": int(s.counts[c, peak]),
+                    },
+                )
+            )  # fmt: skip
+    return out
+
+
+def _periodogram_peak(x: F64, lo: float, hi: float) -> tuple[float, float]:
+    """Period (minutes) of the strongest periodogram peak in [lo, hi], and Fisher's g."""
+    x = x - x.mean()
+    power = np.abs(np.fft.rfft(x)) ** 2
+    freqs = np.fft.rfftfreq(len(x), d=1.0)
+    with np.errstate(divide="ignore"):
+        periods = np.where(freqs > 0, 1 / np.maximum(freqs, 1e-12), np.inf)
+    band = (periods >= lo) & (periods <= hi)
+    if not band.any() or power[1:].sum() <= 0:
+        return 0.0, 0.0
+    k = int(np.flatnonzero(band)[np.argmax(power[band])])
+    return float(periods[k]), float(power[k] / power[1:].sum())
+
+
+def _acf(x: F64, lag: int) -> float:
+    x = x - x.mean()
+    den = float((x * x).sum())
+    if den <= 0 or lag <= 0 or lag >= len(x):
+        return 0.0
+    return float((x[:-lag] * x[lag:]).sum() / den)
+
+
+def find_periodic(s: Series) -> list[Window]:
+    """Short spikes repeating at a regular interval ("regular batch growth")."""
+    out: list[Window] = []
+    exp_min = np.repeat(s.expected, 5, axis=1) / 5
+    z = zscore(s.minute_counts, exp_min)
+    for c in range(s.minute_counts.shape[0]):
+        spike = (z[c] >= 5.0) & (s.minute_counts[c] - exp_min[c] >= 6)
+        events = [(a, b) for a, b in _runs(spike, 1) if b - a <= 5]  # batches are short
+        if len(events) < 5:
+            continue
+        centers = np.array([(a + b) / 2 for a, b in events])
+        gaps = np.diff(centers)
+        i = 0
+        while i < len(gaps):
+            g = gaps[i]
+            j = i
+            while j < len(gaps) and 5 <= gaps[j] <= 360 and abs(gaps[j] - g) <= 0.35 * g:
+                j += 1
+                g = float(np.median(gaps[i:j]))
+            if j - i >= 4:  # at least five batches in a row
+                run = events[i : j + 1]
+                gg = gaps[i:j]
+                cv = float(gg.std() / gg.mean())
+                a0, b0 = run[0][0], run[-1][1]
+                pad = int(2 * g)
+                seg = np.maximum(s.minute_counts[c, max(a0 - pad, 0) : b0 + pad] - exp_min[c, max(a0 - pad, 0) : b0 + pad], 0)
+                period, fisher_g = _periodogram_peak(seg, 5, 360)
+                acf = _acf(np.convolve(seg, np.ones(3), "same"), round(g))
+                harmonic = period > 0 and min(abs(period / g - k) for k in (0.5, 1, 2, 3)) < 0.2
+                if cv <= 0.3 and (acf >= 0.2 or (harmonic and fisher_g >= 0.05)):
+                    batch_votes = [int(s.minute_counts[c, a:b].sum()) for a, b in run]
+                    out.append(
+                        Window(
+                            c, s.day0_ms + a0 * MIN_MS, s.day0_ms + b0 * MIN_MS, "periodic",
+                            {
+                                "batches": len(run),
+                                "period_minutes": round(float(np.median(gg)), 1),
+                                "gap_cv": round(cv, 3),
+                                "periodogram_period_minutes": round(period, 1),
+                                "periodogram_share": round(fisher_g, 3),
+                                "autocorrelation_at_period": round(acf, 2),
+                                "votes_in_batches": int(sum(batch_votes)),
+                                "median_batch_votes": int(np.median(batch_votes)),
+                            },
+                            [(s.day0_ms + a * MIN_MS, s.day0_ms + b * MIN_MS) for a, b in run],
+                        )
+                    )  # fmt: skip
+                i = j
+            else:
+                i += 1
+    return out
+
+
+def find_off_rhythm(s: Series, table: VoteTable) -> list[Window]:
+    """A candidate whose votes keep coming at night when everybody else's do not."""
+    n_c, n_bins = s.counts.shape
+    hour = (np.arange(n_bins) % BINS_PER_DAY) // 12
+    night = np.isin(hour, NIGHT_HOURS)
+    tot = s.counts.sum(axis=1)
+    nig = s.counts[:, night].sum(axis=1)
+    share = np.divide(nig, tot, out=np.zeros_like(tot), where=tot > 0)
+    p0 = float(np.median(share[tot > 0])) if (tot > 0).any() else 0.0
+    p0 = max(p0, 1e-3)
+    out: list[Window] = []
+    for c in range(n_c):
+        if tot[c] <= 0:
+            continue
+        exp = tot[c] * p0
+        z = (nig[c] - exp) / np.sqrt(exp * (1 - p0) + (PHI * exp) ** 2 + 1)
+        if share[c] >= 2.5 * p0 and z >= 8 and nig[c] - exp >= 50:
+            ts = table.t_ms[table.cand == c]
+            out.append(
+                Window(
+                    c, int(ts.min()), int(ts.max()) + 1, "off_rhythm",
+                    {
+                        "night_votes": int(nig[c]),
+                        "night_share": round(float(share[c]), 3),
+                        "everybody_night_share": round(p0, 3),
+                        "excess_night_votes": round(float(nig[c] - exp), 1),
+                        "score": round(float(z), 1),
+                        "night_hours": "01:00-07:00",
+                    },
+                )
+            )  # fmt: skip
+    return out

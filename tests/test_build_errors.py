@@ -1,0 +1,128 @@
+"""Every content mistake stops the build with a message naming the file and line."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from sitegen.build import build_site
+from sitegen.errors import BuildError
+from tests.conftest import ROOT, TEST_RECEIPT_KEY
+
+MINI = ROOT / "tests" / "fixtures" / "mini"
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A private copy of the mini campaign plus the real templates and assets."""
+    root = tmp_path / "project"
+    shutil.copytree(MINI / "content", root / "content")
+    shutil.copytree(ROOT / "templates", root / "templates")
+    shutil.copytree(ROOT / "site_src", root / "site_src")
+    if (ROOT / "node_modules").exists():
+        (root / "node_modules").symlink_to(ROOT / "node_modules")
+    return root
+
+
+def build_error(root: Path) -> str:
+    out = root / "dist"
+    with pytest.raises(BuildError) as caught:
+        build_site(out, receipt_key=TEST_RECEIPT_KEY, root=root)
+    assert not out.exists(), "a failed build must not leave a dist/ behind"
+    return str(caught.value)
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def test_the_fixture_builds(project: Path) -> None:
+    build_site(project / "dist", receipt_key=TEST_RECEIPT_KEY, root=project)
+    assert (project / "dist" / "campaign.json").is_file()
+
+
+def test_missing_translation_names_the_file(project: Path) -> None:
+    (project / "content/events/events-2.en.md").unlink()
+    message = build_error(project)
+    assert "content/events/events-2.zh.md:1:" in message
+    assert "no 'en' translation" in message and "events-2.en.md" in message
+
+
+def test_duplicate_id_names_both_files(project: Path) -> None:
+    for lang in ("zh", "en"):
+        shutil.copy(
+            project / f"content/events/events-1.{lang}.md",
+            project / f"content/highlights/events-1.{lang}.md",
+        )
+    message = build_error(project)
+    assert "content/highlights/events-1.zh.md:1:" in message
+    assert "duplicate candidate id 'events-1'" in message
+
+
+def test_unknown_front_matter_key_names_its_line(project: Path) -> None:
+    edit(project / "content/highlights/highlights-1.en.md", "order: 1\n", "order: 1\nauthor: x\n")
+    message = build_error(project)
+    assert "content/highlights/highlights-1.en.md:4:" in message
+    assert "unknown front-matter key 'author'" in message
+
+
+def test_missing_title_is_reported(project: Path) -> None:
+    edit(project / "content/events/events-1.zh.md", "title: 候选events1\n", "")
+    assert "missing front-matter key 'title'" in build_error(project)
+
+
+def test_broken_yaml_names_its_line(project: Path) -> None:
+    edit(project / "content/events/events-1.en.md", "order: 1", "order: [1")
+    message = build_error(project)
+    assert "content/events/events-1.en.md:" in message and "invalid YAML" in message
+
+
+def test_orders_must_agree_between_languages(project: Path) -> None:
+    edit(project / "content/events/events-1.en.md", "order: 1", "order: 2")
+    message = build_error(project)
+    assert "content/events/events-1.en.md:3:" in message and "'order' differs" in message
+
+
+def test_window_needs_beijing_offset(project: Path) -> None:
+    edit(project / "content/campaign.yaml", '"2030-01-03T00:00:00+08:00"', '"2030-01-03T00:00:00Z"')
+    message = build_error(project)
+    assert "content/campaign.yaml:9:" in message and "+08:00" in message
+
+
+def test_unknown_campaign_key(project: Path) -> None:
+    edit(project / "content/campaign.yaml", "daily_cap: 5", "daily_cap: 5\nmax_votes: 3")
+    message = build_error(project)
+    assert "content/campaign.yaml:11:" in message and "unknown campaign key 'max_votes'" in message
+
+
+def test_missing_interface_translation(project: Path) -> None:
+    edit(project / "templates/strings.yaml", "nav_vote: {zh: 投票, en: Vote}", "nav_vote: {zh: 投票}")
+    message = build_error(project)
+    assert "templates/strings.yaml:" in message and "'nav_vote' has no 'en' translation" in message
+
+
+def test_undefined_template_variable(project: Path) -> None:
+    edit(project / "templates/rules.html", "{{ window_text }}", "{{ window_txt }}")
+    message = build_error(project)
+    assert "templates/rules.html" in message and "window_txt" in message
+
+
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [
+        (lambda root: (root / "content/pages/rules.en.md").unlink(), "no 'en' translation"),
+        (lambda root: (root / "content/pages/intro.zh.md").write_text("no front matter\n"),
+         "must start with a '---' front-matter block"),
+        (lambda root: edit(root / "content/campaign.yaml", "base_url: https://v.example.cn",
+                           "base_url: https://a-very-long-domain-name.example.cn"),
+         "QR version"),
+    ],
+)  # fmt: skip
+def test_other_mistakes(project: Path, mutate: Callable[[Path], None], expected: str) -> None:
+    mutate(project)
+    assert expected in build_error(project)
