@@ -25,9 +25,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "functions")]
 
+from ballotbox.core.encoding import b64u_encode  # noqa: E402
 from nacl.signing import SigningKey  # noqa: E402
 
-from ballotbox.core.encoding import b64u_encode  # noqa: E402
 from localserver.secrets import ensure_secrets  # noqa: E402
 from tests.votekit import CAMPAIGN_ID, CANDIDATES, write_campaign  # noqa: E402
 
@@ -137,9 +137,20 @@ def main() -> int:
         print(f"signed {len(bodies)} ballots in {time.perf_counter() - t0:.1f}s", flush=True)
         port = free_port()
         proc = subprocess.Popen(
-            [sys.executable, "-m", "localserver", str(dist), "--port", str(port),
-             "--data", str(data), "--now", NOW],
-            cwd=ROOT, stderr=subprocess.DEVNULL,
+            [
+                sys.executable,
+                "-m",
+                "localserver",
+                str(dist),
+                "--port",
+                str(port),
+                "--data",
+                str(data),
+                "--now",
+                NOW,
+            ],
+            cwd=ROOT,
+            stderr=subprocess.DEVNULL,
         )
         try:
             wait_ready(port, proc)

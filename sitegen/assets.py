@@ -14,7 +14,10 @@ from urllib.parse import quote
 from sitegen.errors import BuildError
 
 #: Files bundled from npm packages (installed from package-lock.json), by logical name.
-VENDOR: dict[str, str] = {}
+VENDOR: dict[str, str] = {
+    # The vote page's Ed25519 fallback, imported lazily where WebCrypto lacks Ed25519.
+    "js/ed25519.js": "node_modules/@noble/ed25519/index.js",
+}
 
 FAVICON_SVG = (
     "<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 32 32'>"

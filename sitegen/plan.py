@@ -123,6 +123,25 @@ def plan_site(
             )
         return out
 
+    def vote_config(lang: str) -> dict[str, Any]:
+        """What the vote page's script needs, rendered into the page: no extra request."""
+        return {
+            "campaign": campaign.id,
+            "api": api,
+            "receipt_key": receipt_key,
+            "daily_cap": campaign.daily_cap,
+            "opens": campaign.opens.isoformat(),
+            "closes": campaign.closes.isoformat(),
+            "lang": lang,
+            # The Ed25519 fallback, imported lazily only where WebCrypto lacks Ed25519.
+            "ed25519": asset_urls["js/ed25519.js"],
+            "strings": {
+                key.removeprefix("vjs_"): texts[lang]
+                for key, texts in strings.items()
+                if key.startswith("vjs_")
+            },
+        }
+
     outputs: list[Output] = []
 
     def add_page(
@@ -195,6 +214,7 @@ def plan_site(
                 "description": strings["cap_sentence"][lang].format(cap=campaign.daily_cap),
                 "groups": groups(lang),
                 "api": api,
+                "vote_config": vote_config(lang),
             }
             for lang in langs
         },

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from nacl.signing import SigningKey
-
 from ballotbox.core.campaign import Campaign
 from ballotbox.core.clock import BEIJING
 from ballotbox.core.encoding import b64u_encode
+from ballotbox.core.errors import DailyLimitReached, NonceReused, Unavailable
 from ballotbox.core.privacy import Hasher
 from ballotbox.core.signature import Signer
+from ballotbox.stores.base import RecordOutcome, VoteRecord
+from nacl.signing import SigningKey
 
 CAMPAIGN_ID = "test-2021-top10"
 CANDIDATES = ("e01", "e02", "h01")
@@ -102,3 +104,66 @@ def write_campaign(dist: Path, receipt_key: str | None = None) -> Path:
     path = dist / "campaign.json"
     path.write_text(json.dumps(campaign_dict(receipt_key), ensure_ascii=False), "utf-8")
     return path
+
+
+class MemoryStore:
+    """An in-memory ``VoteStore`` fake: the same rules under one lock.
+
+    It runs the shared contract suite too (tests/store_factories.py), so tests and
+    benchmarks that use it stand on an honest fake.
+    """
+
+    def __init__(self) -> None:
+        import threading
+
+        self._lock = threading.Lock()
+        self._ledger: dict[str, VoteRecord] = {}
+        self._caps: dict[tuple[str, str, str], int] = {}
+
+    def record(self, vote: VoteRecord, cap: int) -> RecordOutcome:
+        with self._lock:
+            original = self._ledger.get(vote.vote_id)
+            if original is not None:
+                if original.ballot != vote.ballot:
+                    raise NonceReused
+                key = (original.voter, original.day, original.candidate)
+                return RecordOutcome("duplicate", original, cap - self._caps.get(key, 0))
+            key = (vote.voter, vote.day, vote.candidate)
+            used = self._caps.get(key, 0)
+            if used >= cap:
+                raise DailyLimitReached
+            self._caps[key] = used + 1
+            self._ledger[vote.vote_id] = vote
+            return RecordOutcome("recorded", vote, cap - used - 1)
+
+    def votes_used(self, voter: str, day: str) -> Mapping[str, int]:
+        with self._lock:
+            return {c: n for (v, d, c), n in self._caps.items() if v == voter and d == day}
+
+    def iter_votes(self) -> Iterator[VoteRecord]:
+        with self._lock:
+            votes = list(self._ledger.values())
+        yield from votes
+
+    def healthy(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        pass
+
+
+class UnavailableStore(MemoryStore):
+    """A store that is down: every call fails the way a throttled backend does."""
+
+    def record(self, vote: VoteRecord, cap: int) -> RecordOutcome:
+        raise Unavailable("the fake store is down", retry_after=3)
+
+    def votes_used(self, voter: str, day: str) -> Mapping[str, int]:
+        raise Unavailable("the fake store is down", retry_after=3)
+
+
+class BrokenStore(MemoryStore):
+    """A store with a bug: it raises something that is not a store failure."""
+
+    def record(self, vote: VoteRecord, cap: int) -> RecordOutcome:
+        raise RuntimeError("a programming error inside the store")

@@ -144,7 +144,7 @@ def find_bursts(s: Series) -> list[Window]:
             excess = obs - exp
             seg_z = excess / np.sqrt(var)
             hours = (b - a) * BIN_MS / HOUR_MS
-            if seg_z < 6 or excess < 30 or obs < 1.5 * exp or hours > 6:
+            if seg_z < 7 or excess < 50 or obs < 1.5 * exp or hours > 6:
                 continue
             if out and out[-1].candidate == c and out[-1].end_ms >= s.day0_ms + a * BIN_MS:
                 continue  # overlaps the previous run after widening

@@ -1,0 +1,240 @@
+"""``ops.py invalidate``: record the organiser's decision to remove votes, append-only.
+
+A removal changes the published result, so it must be explained and impossible to
+rewrite quietly. Each decision is one JSON line: who, when, why, which flags file
+(its SHA-256) and exactly which votes and voters it removes (only ``remove``-level
+flags: ``review`` never removes anything). Every record carries the hash of the one
+before it, so editing, dropping or reordering any past record breaks the chain, and
+``ops.py tally --invalidations`` and ``ops.py audit`` refuse a broken chain.
+
+The record's hash is SHA-256 over its canonical JSON without the ``hash`` field.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from ballotbox.core.clock import beijing_iso
+from ballotbox.core.receipt import canonical_json
+
+GENESIS = "0" * 64
+RECORD_KEYS = frozenset(
+    {"seq", "at", "by", "reason", "flags_sha256", "votes", "voters", "prev", "hash"}
+)
+
+
+class InvalidationError(ValueError):
+    """A flags file or an invalidation log that cannot be trusted; says which and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Removals:
+    """What is removed from the count: votes by id, and every vote of some voters."""
+
+    votes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # vote_id -> reasons
+    voters: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # voter -> reasons
+
+    def removes(self, vote_id: str, voter: str) -> bool:
+        return vote_id in self.votes or voter in self.voters
+
+    def __or__(self, other: Removals) -> Removals:
+        return Removals({**self.votes, **other.votes}, {**self.voters, **other.voters})
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "votes": [{"vote_id": k, "reasons": list(v)} for k, v in sorted(self.votes.items())],
+            "voters": [{"voter": k, "reasons": list(v)} for k, v in sorted(self.voters.items())],
+        }
+
+
+def _reasons(entry: Mapping[str, Any], where: str) -> tuple[str, ...]:
+    reasons = entry.get("reasons", [])
+    if not isinstance(reasons, list) or not all(isinstance(r, str) for r in reasons):
+        raise InvalidationError(f"{where}: reasons must be a list of texts")
+    return tuple(reasons)
+
+
+def removals_from_flags(flags: Mapping[str, Any]) -> Removals:
+    """The ``remove``-level entries of a flags.json (``review`` entries are ignored)."""
+    votes: dict[str, tuple[str, ...]] = {}
+    voters: dict[str, tuple[str, ...]] = {}
+    for name, key, target in (("votes", "vote_id", votes), ("voters", "voter", voters)):
+        entries = flags.get(name, [])
+        if not isinstance(entries, list):
+            raise InvalidationError(f"flags.json: {name!r} must be a list")
+        for i, entry in enumerate(entries):
+            where = f"flags.json {name}[{i}]"
+            if not isinstance(entry, dict) or not isinstance(entry.get(key), str):
+                raise InvalidationError(f"{where}: needs a {key!r} text")
+            level = entry.get("level")
+            if level not in ("remove", "review"):
+                raise InvalidationError(f"{where}: level must be 'remove' or 'review'")
+            if level == "remove":
+                target[entry[key]] = _reasons(entry, where)
+    return Removals(votes, voters)
+
+
+def removals_from_json(data: Mapping[str, Any]) -> Removals:
+    """Read the ``Removals.to_json`` shape back (removals.json, records)."""
+    try:
+        votes = {e["vote_id"]: tuple(e["reasons"]) for e in data["votes"]}
+        voters = {e["voter"]: tuple(e["reasons"]) for e in data["voters"]}
+    except (KeyError, TypeError) as exc:
+        raise InvalidationError(f"removals are not in the expected shape: {exc}") from exc
+    return Removals(votes, voters)
+
+
+def record_hash(record: Mapping[str, Any]) -> str:
+    body = {k: v for k, v in record.items() if k != "hash"}
+    return hashlib.sha256(canonical_json(body).encode("utf-8")).hexdigest()
+
+
+def new_record(
+    previous: Sequence[Mapping[str, Any]],
+    *,
+    at: datetime,
+    by: str,
+    reason: str,
+    flags_sha256: str,
+    removals: Removals,
+) -> dict[str, Any]:
+    """The next record of a (verified) chain. Pure: the time is a parameter."""
+    if not by.strip() or not reason.strip():
+        raise InvalidationError("a removal needs who decided it (--by) and why (--reason)")
+    if not removals.votes and not removals.voters:
+        raise InvalidationError("the flags file has no remove-level entries: nothing to record")
+    record: dict[str, Any] = {
+        "seq": len(previous) + 1,
+        "at": beijing_iso(at),
+        "by": by.strip(),
+        "reason": reason.strip(),
+        "flags_sha256": flags_sha256,
+        **removals.to_json(),
+        "prev": previous[-1]["hash"] if previous else GENESIS,
+    }
+    record["hash"] = record_hash(record)
+    return record
+
+
+def verify_chain(records: Sequence[Mapping[str, Any]]) -> None:
+    """Raise ``InvalidationError`` naming the first record that breaks the chain."""
+    prev = GENESIS
+    for number, record in enumerate(records, start=1):
+        if set(record) != RECORD_KEYS:
+            raise InvalidationError(f"record {number}: fields must be {sorted(RECORD_KEYS)}")
+        if record["seq"] != number:
+            raise InvalidationError(f"record {number}: seq is {record['seq']!r}")
+        if record["prev"] != prev:
+            raise InvalidationError(f"record {number}: does not follow record {number - 1}")
+        if record_hash(record) != record["hash"]:
+            raise InvalidationError(f"record {number}: its content does not match its hash")
+        prev = record["hash"]
+
+
+def chain_removals(records: Iterable[Mapping[str, Any]]) -> Removals:
+    total = Removals()
+    for record in records:
+        total = total | removals_from_json(record)
+    return total
+
+
+def parse_log(text: str) -> list[dict[str, Any]]:
+    """Parse and verify a whole log; an empty log is a valid empty chain."""
+    records: list[dict[str, Any]] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError as exc:
+            raise InvalidationError(f"line {number} is not JSON") from exc
+        if not isinstance(record, dict):
+            raise InvalidationError(f"line {number} is not a JSON object")
+        records.append(record)
+    verify_chain(records)
+    return records
+
+
+# ---------------------------------------------------------------------------
+# Adapter: files and the clock
+
+
+def read_log(path: Path) -> list[dict[str, Any]]:
+    try:
+        text = path.read_text("utf-8") if path.exists() else ""
+    except OSError as exc:
+        raise InvalidationError(f"cannot read {path}: {exc}") from exc
+    try:
+        return parse_log(text)
+    except InvalidationError as exc:
+        raise InvalidationError(f"{path}: {exc}") from exc
+
+
+def read_flags(path: Path) -> tuple[Removals, str]:
+    """The flags file's remove-level entries and the file's SHA-256."""
+    try:
+        data = path.read_bytes()
+        flags = json.loads(data)
+    except (OSError, ValueError) as exc:
+        raise InvalidationError(f"cannot read flags file {path}: {exc}") from exc
+    if not isinstance(flags, dict):
+        raise InvalidationError(f"{path}: flags.json must be a JSON object")
+    return removals_from_flags(flags), hashlib.sha256(data).hexdigest()
+
+
+def append_record(log: Path, record: Mapping[str, Any]) -> None:
+    """Append one line and fsync it: a record, once reported, is on disk."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("a", encoding="utf-8", newline="\n") as fh:
+        fh.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        records = read_log(args.log)
+        removals, digest = read_flags(args.flags)
+        record = new_record(
+            records,
+            at=datetime.now().astimezone(),
+            by=args.by,
+            reason=args.reason,
+            flags_sha256=digest,
+            removals=removals,
+        )
+        append_record(args.log, record)
+    except (InvalidationError, OSError) as exc:
+        print(f"invalidate: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"recorded #{record['seq']} in {args.log}: {len(removals.votes)} votes and"
+        f" {len(removals.voters)} voters removed, hash {record['hash']}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser(
+        "invalidate", help="record a decision to remove flagged votes", description=__doc__
+    )
+    parser.add_argument("--flags", type=Path, required=True, help="flags.json from analyze")
+    parser.add_argument("--by", required=True, help="who decides (name or role)")
+    parser.add_argument("--reason", required=True, help="why, in a sentence")
+    parser.add_argument(
+        "--log",
+        type=Path,
+        default=Path("invalidations.jsonl"),
+        help="the append-only log (default %(default)s)",
+    )
+    parser.set_defaults(run=run)
