@@ -20,6 +20,11 @@ sys.path.insert(0, str(ROOT / "functions"))
 COMMANDS = [
     "opstools.export",
     "opstools.verify",
+    "opstools.analyze",
+    "opstools.invalidations",
+    "opstools.tally",
+    "opstools.prove",
+    "opstools.audit",
 ]
 
 

@@ -39,8 +39,7 @@ DISCARD_LIMIT = 64 * 1024  # an oversized body is read (to answer cleanly) up to
 
 
 def log(message: str) -> None:
-    sys.stderr.write(message + "\n")
-    sys.stderr.flush()
+    sys.stderr.write(message + "\n")  # stderr is line-buffered: one write per line
 
 
 class _InFlight:
@@ -78,6 +77,7 @@ class VoteServer(ThreadingHTTPServer):
         self.site = site
         self.clock = clock
         self.https = False  # this server only speaks plain HTTP (so: no HSTS)
+        self.base_headers = security_headers(https=self.https)
         self.in_flight = _InFlight()
         self.draining = False
 
@@ -89,6 +89,7 @@ class VoteHandler(BaseHTTPRequestHandler):
 
     def version_string(self) -> str:
         return self.server_version
+
     disable_nagle_algorithm = True
     wbufsize = 64 * 1024  # headers and body leave in one write, flushed per request
     timeout = 30  # an idle keep-alive connection is closed after this long
@@ -100,6 +101,13 @@ class VoteHandler(BaseHTTPRequestHandler):
         if name.startswith("do_"):
             return self._dispatch
         raise AttributeError(name)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        # http.server answers requests it cannot parse itself, e.g. 505 for "HTTP/9.9"
+        # or 501 for odd methods: those are the client's mistakes, so they become 400s.
+        if code >= 500 and code != 503:
+            code, message, explain = 400, "Bad Request", None
+        super().send_error(code, message, explain)
 
     # -- logging: one line per request, no IP, no query string (it may hold a key) --
 
@@ -186,7 +194,7 @@ class VoteHandler(BaseHTTPRequestHandler):
 
     def _write(self, status: int, headers: dict[str, str], body: bytes) -> None:
         self.send_response(status)
-        for name, value in {**security_headers(https=self.server.https), **headers}.items():
+        for name, value in {**self.server.base_headers, **headers}.items():
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(body)))
         if self.close_connection:
@@ -211,7 +219,10 @@ def run(dist: Path, *, host: str, port: int, data_dir: Path, now: datetime | Non
             f"but the key in {data_dir} is {signer.public_key_b64}: receipts will not verify"
         )
     clock = make_clock(now)
-    store = SqliteStore(data_dir / DEFAULT_FILENAME)
+    # A vote that waits more than 2 s for the write lock gets a 503 and retries
+    # rather than holding a phone on a spinner (the lock is only ever held by other
+    # processes, e.g. a manual sqlite3 session: this server has a single writer).
+    store = SqliteStore(data_dir / DEFAULT_FILENAME, busy_timeout_ms=2000)
     api = Api(
         campaign=campaign,
         signer=signer,

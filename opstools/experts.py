@@ -33,7 +33,9 @@ def _score(text: str, line: int) -> Fraction:
     try:
         value = Decimal(text.strip())
     except InvalidOperation as exc:
-        raise ExpertsError(line, f"分数 {text!r} 不是数字", f"score {text!r} is not a number") from exc
+        raise ExpertsError(
+            line, f"分数 {text!r} 不是数字", f"score {text!r} is not a number"
+        ) from exc
     if not value.is_finite():
         raise ExpertsError(line, f"分数 {text!r} 不是数字", f"score {text!r} is not a number")
     if not 0 <= value <= 100:
@@ -50,7 +52,9 @@ def parse_experts(text: str, candidates: Iterable[str]) -> dict[str, dict[str, F
     header = next(rows, None)
     if header is None or tuple(h.strip().lower() for h in header) != HEADER:
         raise ExpertsError(
-            1, "第一行必须是 candidate,expert,score", "the first line must be candidate,expert,score"
+            1,
+            "第一行必须是 candidate,expert,score",
+            "the first line must be candidate,expert,score",
         )
     scores: dict[str, dict[str, Fraction]] = {}
     seen: dict[tuple[str, str], int] = {}

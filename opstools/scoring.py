@@ -60,10 +60,19 @@ class Method:
     def to_json(self) -> dict[str, Any]:
         """The method as results.json records it (without the announcement)."""
         return {
-            "weights": {"public": str(self.public_weight), "expert": str(self.expert_weight)},
+            "weights": {
+                "public": _number(self.public_weight),
+                "expert": _number(self.expert_weight),
+            },
             "normalisation": self.normalisation,
             "tie_break": [*self.tie_break, "order"],
         }
+
+
+def _number(value: Fraction) -> float | str:
+    """A weight for JSON: a plain number when one is exact, else the fraction as text."""
+    as_float = float(value)
+    return as_float if Fraction(str(as_float)) == value else str(value)
 
 
 def _weight(value: object, key: str) -> Fraction:
@@ -165,7 +174,9 @@ def rank_list(
         public = Fraction(100 * valid[cid], scale) if scale else Fraction(0)
         expert = expert_scores[cid]
         final = method.public_weight * public + method.expert_weight * expert
-        rows.append(Row(cid, order, count.raw, count.removed, count.valid, public, expert, final, 0))
+        rows.append(
+            Row(cid, order, count.raw, count.removed, count.valid, public, expert, final, 0)
+        )
 
     def key(row: Row) -> tuple[Fraction | int, ...]:
         ties = tuple(-Fraction(getattr(row, name)) for name in method.tie_break)

@@ -98,8 +98,9 @@ class Auditor:
         self.seen_nonces.add(nonce_key)
         reasons += self._check_time(line)
         key = (line["voter"], line["day"], line["candidate"])
-        n = self.counts[key] = self.counts.get(key, 0) + 1
-        if n > self.campaign.daily_cap:
+        # A replayed line is already reported; it must not also count as a second vote.
+        n = self.counts[key] = self.counts.get(key, 0) + (0 if replayed else 1)
+        if n > self.campaign.daily_cap and not replayed:
             reasons.append(
                 f"over the daily cap: vote {n} of {self.campaign.daily_cap} for"
                 f" {line['candidate']} on {line['day']}"

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sitegen import assets as asset_mod
+from sitegen import results as results_mod
 from sitegen.content import load_content
 from sitegen.errors import BuildError
 from sitegen.plan import Output, plan_site
@@ -39,8 +40,10 @@ def build_site(
     campaign = content.campaign
     strings = load_strings(root / "templates" / "strings.yaml", campaign.languages)
     assets = asset_mod.collect(root / "site_src", root)
-    if results is not None:
-        raise BuildError("publishing results is not supported by this version", results)
+    # The results pages (or when results will come) and the public export to publish.
+    results_page, audit_files = results_mod.prepare(
+        results, content, strings, (content_dir or root / "content") / "campaign.yaml"
+    )
 
     # 2. Plan every file of the site.
     vote_url = f"{campaign.base_url}/{campaign.default_language}/vote/"
@@ -51,8 +54,10 @@ def build_site(
         receipt_key=receipt_key,
         qr_svg=qr_svg(vote_url, title=strings["qr_alt"][campaign.default_language]),
         favicon=asset_mod.favicon_data_uri(),
+        results_page=results_page,
     )
     outputs = [*plan.outputs, Output(path="favicon.ico", data=asset_mod.favicon_ico())]
+    outputs += [Output(path=path, data=data) for path, data in audit_files.items()]
 
     # 3. Render in memory.
     renderer = Renderer(root / "templates", {"absolute": lambda path: campaign.base_url + path})

@@ -56,6 +56,7 @@ def plan_site(
     qr_svg: str,
     favicon: str,
     api: str = "/api",
+    results_page: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> SitePlan:
     campaign = content.campaign
     langs = campaign.languages
@@ -242,6 +243,10 @@ def plan_site(
             lang: {
                 "page_title": f"{strings['results_title'][lang]} · {campaign.short_title[lang]}",
                 "description": strings["results_pending"][lang],
+                "published": False,
+                "notice": strings["results_pending"][lang],
+                # sitegen.results.page_context: the results, or when they will come.
+                **(results_page or {}).get(lang, {}),
             }
             for lang in langs
         },

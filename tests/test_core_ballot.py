@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
 from ballotbox.core.ballot import MAX_BODY, parse_request
 from ballotbox.core.encoding import b64u_decode, b64u_encode
 from ballotbox.core.errors import MalformedRequest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from tests.votekit import Voter
 
 VOTER = Voter()
@@ -24,7 +25,7 @@ json_values = st.recursive(
 
 
 def valid_parts(candidate: str = "e01") -> dict[str, Any]:
-    ballot = json.loads(VOTER.ballot_text(candidate))
+    ballot: dict[str, Any] = json.loads(VOTER.ballot_text(candidate))
     return ballot
 
 
@@ -57,7 +58,7 @@ def test_b64u_decode_accepts_only_canonical_text(text: str) -> None:
 @pytest.mark.parametrize("text", ["AA==", "AA=", "A", "AB", "AB+/", "AB C", "ÄÖ", "AAB"])
 def test_b64u_decode_refuses(text: str) -> None:
     # "AB" has non-zero trailing bits ("AA" is the canonical form of b"\0").
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="base64url"):
         b64u_decode(text)
 
 
@@ -74,7 +75,7 @@ def test_a_valid_request_parses_exactly() -> None:
     assert len(parsed.signature_bytes) == 64
 
 
-@settings(max_examples=150)
+@settings(max_examples=150, deadline=None)
 @given(
     campaign=st.text(min_size=1, max_size=40),
     candidate=st.text(min_size=1, max_size=40),
@@ -107,16 +108,14 @@ def test_any_accepted_ballot_round_trips(
     assert parsed.ballot.voter_key == b64u_decode(VOTER.public)
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=600))
 def test_any_bytes_are_parsed_or_refused_as_malformed(body: bytes) -> None:
-    try:
+    with contextlib.suppress(MalformedRequest):
         parse_request(body)
-    except MalformedRequest:
-        pass
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(field=st.sampled_from(["v", "campaign", "candidate", "voter", "nonce", "issued_at", "x"]),
        value=json_values, drop=st.booleans())  # fmt: skip
 def test_any_mutated_ballot_is_parsed_or_refused_as_malformed(
@@ -137,13 +136,11 @@ def test_any_mutated_ballot_is_parsed_or_refused_as_malformed(
     assert 16 <= len(parsed.ballot.nonce_bytes) <= 32
 
 
-@settings(max_examples=200)
+@settings(max_examples=200, deadline=None)
 @given(outer=st.dictionaries(st.sampled_from(["ballot", "signature", "x"]), json_values))
 def test_any_mutated_body_is_parsed_or_refused_as_malformed(outer: dict[str, Any]) -> None:
-    try:
+    with contextlib.suppress(MalformedRequest):
         parse_request(json.dumps(outer).encode())
-    except MalformedRequest:
-        pass
 
 
 def _mutations() -> list[tuple[str, bytes]]:
@@ -159,7 +156,7 @@ def _mutations() -> list[tuple[str, bytes]]:
         ("nonce 33 bytes", {**good, "nonce": b64u_encode(b"n" * 33)}),
         ("voter 31 bytes", {**good, "voter": b64u_encode(b"k" * 31)}),
         ("voter padded", {**good, "voter": good["voter"] + "="}),
-        ("voter standard base64", {**good, "voter": good["voter"].replace("-", "+")}),
+        ("voter standard base64", {**good, "voter": b64u_encode(b"\xfb" * 32).replace("-", "+")}),
         ("campaign not a string", {**good, "campaign": 7}),
         ("empty candidate", {**good, "candidate": ""}),
         ("issued_at not a date", {**good, "issued_at": "yesterday"}),

@@ -42,9 +42,7 @@ DAYS = 12
 DAY_MS = 86_400_000
 # 2021-12-29T00:00:00+08:00 in epoch milliseconds.
 OPEN_MS = 1_640_707_200_000
-CANDIDATES = [f"event-{i:02d}" for i in range(1, 13)] + [
-    f"highlight-{i:02d}" for i in range(1, 13)
-]
+CANDIDATES = [f"event-{i:02d}" for i in range(1, 13)] + [f"highlight-{i:02d}" for i in range(1, 13)]
 CRUDE = ("flash_burst", "periodic")
 STEALTHY = ("slow_drip", "phone_farm")
 HELD_OUT = ("decoy_rotation",)
@@ -397,7 +395,7 @@ def generate(seed: int, n_voters: int) -> pl.DataFrame:
     order = rng.permutation(len(CANDIDATES))
     pop = pop[np.argsort(order)]
     w = World(rng, ids, Parts([], [], [], [], [], [], []), pop, carrier,
-              zipf_weights(300, 1.0), ua_ids, zipf_weights(400, 1.1), n_home, home_base)  # fmt: skip
+              zipf_weights(300, 1.0), ua_ids, zipf_weights(400, 1.1), n_home, home_base)  # fmt: skip  # noqa: E501
     organic(w, n_voters)
     # Attack targets are mid- and low-ranked candidates (where stuffing changes the list);
     # hard negatives hit other candidates so every label has a clean ground truth.

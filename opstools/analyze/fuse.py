@@ -26,10 +26,22 @@ import numpy.typing as npt
 from opstools.analyze.groups import Group, find_groups
 from opstools.analyze.load import VoteTable
 from opstools.analyze.population import Population, analyse_population
-from opstools.analyze.series import Series, Window, build_series, find_bursts, find_off_rhythm, find_periodic
+from opstools.analyze.series import (
+    Series,
+    Window,
+    build_series,
+    find_bursts,
+    find_off_rhythm,
+    find_periodic,
+)
 
 TEMPORAL, BEHAVIOUR, INFRA, COORD = 1, 2, 4, 8
-KIND_NAMES = {TEMPORAL: "temporal", BEHAVIOUR: "behaviour", INFRA: "infrastructure", COORD: "coordination"}
+KIND_NAMES = {
+    TEMPORAL: "temporal",
+    BEHAVIOUR: "behaviour",
+    INFRA: "infrastructure",
+    COORD: "coordination",
+}
 BEIJING = dt.timezone(dt.timedelta(hours=8))
 
 U8 = npt.NDArray[np.uint8]
@@ -139,7 +151,7 @@ def infra_text(pop: Population, i: int) -> str:
     )
 
 
-ONE_OFF = "背景 context: brand-new voter seen on one day for one candidate only (never counted as evidence)"
+ONE_OFF = "背景 context: brand-new voter seen on one day for one candidate only (never counted as evidence)"  # noqa: E501
 
 
 def window_profile(t: VoteTable, f: Findings, wi: int) -> dict[str, Any]:
@@ -157,7 +169,9 @@ def window_profile(t: VoteTable, f: Findings, wi: int) -> dict[str, Any]:
         "votes_inside": len(sel),
         "voters_inside": len(vs),
         "share_one_off_voters": round(float(f.pop.one_off[vs].mean()), 3),
-        "baseline_share_one_off_voters": round(float(f.pop.one_off[base_v].mean()), 3) if len(base_v) else None,
+        "baseline_share_one_off_voters": round(float(f.pop.one_off[base_v].mean()), 3)
+        if len(base_v)
+        else None,
         "share_automated_voters": round(float(f.pop.automated[vs].mean()), 3),
         "share_votes_in_ua_homogeneous_cells": round(float(f.pop.cell_flag[sel].mean()), 3),
         "share_votes_in_groups": round(float((f.group_of[t.voter[sel]] >= 0).mean()), 3),
@@ -194,17 +208,30 @@ def to_flags(t: VoteTable, f: Findings) -> dict[str, Any]:
         if f.pop.one_off[v]:
             reasons.append(ONE_OFF)
         lvl = int(f.level[i])
-        votes.append({"vote_id": vid, "level": "remove" if lvl == 2 else "review", "reasons": reasons})
+        votes.append(
+            {"vote_id": vid, "level": "remove" if lvl == 2 else "review", "reasons": reasons}
+        )
         voter_level[v] = max(voter_level.get(v, 0), lvl)
-        voter_reasons.setdefault(v, {}).update(dict.fromkeys(r for r in reasons if not r.startswith("时间")))
+        voter_reasons.setdefault(v, {}).update(
+            dict.fromkeys(r for r in reasons if not r.startswith("时间"))
+        )
     removed = np.bincount(t.voter[f.level == 2], minlength=len(t.voter_names))
     flagged_n = np.bincount(t.voter[f.level > 0], minlength=len(t.voter_names))
     voters: list[dict[str, Any]] = []
     codes = sorted(voter_level)
     names = t.voter_names.gather(codes).to_list() if codes else []
     for v, name in zip(codes, names, strict=True):
-        reasons = [f"票 votes: {removed[v]} to remove, {flagged_n[v] - removed[v]} to review", *voter_reasons[v]]
-        voters.append({"voter": name, "level": "remove" if voter_level[v] == 2 else "review", "reasons": reasons})
+        reasons = [
+            f"票 votes: {removed[v]} to remove, {flagged_n[v] - removed[v]} to review",
+            *voter_reasons[v],
+        ]
+        voters.append(
+            {
+                "voter": name,
+                "level": "remove" if voter_level[v] == 2 else "review",
+                "reasons": reasons,
+            }
+        )
     windows: list[dict[str, Any]] = []
     for wi, w in enumerate(f.windows):
         ev: dict[str, Any] = dict(w.evidence)
@@ -212,7 +239,15 @@ def to_flags(t: VoteTable, f: Findings) -> dict[str, Any]:
         ev["inside"] = window_profile(t, f, wi)
         if w.spans:
             ev["batch_starts"] = [iso(a) for a, _ in w.spans]
-        windows.append({"candidate": t.cand_names[w.candidate], "start": iso(w.start_ms), "end": iso(w.end_ms), "kind": w.kind, "evidence": ev})
+        windows.append(
+            {
+                "candidate": t.cand_names[w.candidate],
+                "start": iso(w.start_ms),
+                "end": iso(w.end_ms),
+                "kind": w.kind,
+                "evidence": ev,
+            }
+        )
     for gi, g in enumerate(f.groups):
         rows = np.isin(t.voter, g.members)
         for c in g.candidates:

@@ -57,8 +57,10 @@ def find_groups(t: VoteTable, pop: Population) -> tuple[list[Group], I64]:
         return [], group_of
     voter = t.voter.astype(np.int64)
     n_days = int(pop.day.max()) + 1
-    p_net = np.bincount(np.unique(t.net.astype(np.int64) * n_voters + voter) // n_voters, minlength=t.n_nets)
-    p_net = p_net / n_voters
+    voters_on_net = np.bincount(
+        np.unique(t.net.astype(np.int64) * n_voters + voter) // n_voters, minlength=t.n_nets
+    )
+    p_net = voters_on_net / n_voters
     cells: list[I64] = []
     cell_voter: list[I64] = []
     cell_day: list[I64] = []
@@ -75,7 +77,9 @@ def find_groups(t: VoteTable, pop: Population) -> tuple[list[Group], I64]:
         # bound: a voter rarely switches network within ten minutes).
         n_cb = np.bincount(cbinv, weights=n_in, minlength=len(ucb))
         lam = n_cb[cbinv] * p_net[uk % t.n_nets]
-        dense = (n_in >= DENSE_MIN_VOTERS) & (surprise(n_in.astype(np.float64), lam) >= DENSE_SURPRISE)
+        dense = (n_in >= DENSE_MIN_VOTERS) & (
+            surprise(n_in.astype(np.float64), lam) >= DENSE_SURPRISE
+        )
         keep = dense[k_of]
         first_row = np.zeros(len(uk), dtype=np.int64)
         first_row[kinv[::-1]] = np.arange(len(kinv))[::-1]

@@ -100,14 +100,18 @@ def _slow(block: bytes, first_line: int, bad: list[Malformed]) -> pl.DataFrame:
         try:
             obj = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            bad.append(Malformed(no, f"not JSON / 不是 JSON: {err.msg if hasattr(err, 'msg') else err}"))
+            bad.append(
+                Malformed(no, f"not JSON / 不是 JSON: {err.msg if hasattr(err, 'msg') else err}")
+            )
             continue
         if not isinstance(obj, dict):
             bad.append(Malformed(no, "not a JSON object / 不是 JSON 对象"))
             continue
         wrong = [k for k in REQUIRED if not isinstance(obj.get(k), str) or not obj.get(k)]
         if wrong:
-            bad.append(Malformed(no, "missing or not a string / 缺少或不是字符串: " + ", ".join(wrong)))
+            bad.append(
+                Malformed(no, "missing or not a string / 缺少或不是字符串: " + ", ".join(wrong))
+            )
             continue
         for k in REQUIRED:
             cols[k].append(obj[k])
@@ -124,11 +128,17 @@ def _parse_block(block: bytes, first_line: int, bad: list[Malformed]) -> pl.Data
     if df.height != n_lines:  # blank lines were skipped: line numbers would shift
         return _slow(block, first_line, bad)
     df = df.with_columns(_line=pl.int_range(first_line, first_line + n_lines, dtype=pl.Int64))
-    missing = df.filter(pl.any_horizontal(pl.col(k).is_null() | (pl.col(k) == "") for k in REQUIRED))
+    missing = df.filter(
+        pl.any_horizontal(pl.col(k).is_null() | (pl.col(k) == "") for k in REQUIRED)
+    )
     if missing.height:
         for row in missing.iter_rows(named=True):
             wrong = [k for k in REQUIRED if not row[k]]
-            bad.append(Malformed(row["_line"], "missing or not a string / 缺少或不是字符串: " + ", ".join(wrong)))
+            bad.append(
+                Malformed(
+                    row["_line"], "missing or not a string / 缺少或不是字符串: " + ", ".join(wrong)
+                )
+            )
         df = df.filter(~pl.col("_line").is_in(missing["_line"].implode()))
     return df
 
@@ -152,13 +162,21 @@ def read_votes(
             ts = pl.col("recorded_at").str.to_datetime(TS_FORMAT, strict=False)
             df = df.with_columns(t_ms=ts.dt.epoch("ms"))
             for no in df.filter(pl.col("t_ms").is_null())["_line"]:
-                bad.append(Malformed(int(no), "recorded_at is not ISO 8601 / recorded_at 不是 ISO 8601 时间"))
+                bad.append(
+                    Malformed(
+                        int(no), "recorded_at is not ISO 8601 / recorded_at 不是 ISO 8601 时间"
+                    )
+                )
             frames.append(df.filter(pl.col("t_ms").is_not_null()).drop("recorded_at", "_line"))
             if progress:
                 progress(len(block))
     except OSError as err:
         raise ExportUnreadable(str(err)) from err
-    df = pl.concat(frames) if frames else pl.DataFrame(schema={**SCHEMA, "t_ms": pl.Int64}).drop("recorded_at")
+    df = (
+        pl.concat(frames)
+        if frames
+        else pl.DataFrame(schema={**SCHEMA, "t_ms": pl.Int64}).drop("recorded_at")
+    )
     df = df.sort("t_ms", maintain_order=True)
     cand, cand_names = _codes(df["candidate"])
     voter, voter_names = _codes(df["voter"])

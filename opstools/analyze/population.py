@@ -114,11 +114,15 @@ def analyse_population(t: VoteTable) -> Population:
     cands_per_voter = np.bincount(vc, minlength=n_voters)
     one_off = (days_per_voter == 1) & (cands_per_voter == 1)
     # UA homogeneity within (candidate, day, network), against the overall phone mix.
-    ua_voters = np.bincount(np.unique(t.ua.astype(np.int64) * (1 << 31) + voter) >> 31, minlength=t.n_uas)
+    ua_voters = np.bincount(
+        np.unique(t.ua.astype(np.int64) * (1 << 31) + voter) >> 31, minlength=t.n_uas
+    )
     p_ua = ua_voters / max(n_voters, 1)
     cdn = (t.cand.astype(np.int64) * n_days + day) * t.n_nets + t.net
     n_cdn = _distinct_per(cdn, voter, n_voters)
     n_cell = _distinct_per(cdn * t.n_uas + t.ua, voter, n_voters)
     lam = n_cdn * p_ua[t.ua]
-    cell_flag = (n_cell >= CELL_MIN_VOTERS) & (surprise(n_cell.astype(np.float64), lam) >= CELL_SURPRISE)
+    cell_flag = (n_cell >= CELL_MIN_VOTERS) & (
+        surprise(n_cell.astype(np.float64), lam) >= CELL_SURPRISE
+    )
     return Population(day, med, cv, n_gaps, automated, one_off, cell_flag, n_cell, lam)

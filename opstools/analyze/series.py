@@ -77,7 +77,9 @@ def baseline(counts: F64) -> F64:
     everybody = per_hour.sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         eprof = everybody / np.maximum(everybody.sum(axis=1, keepdims=True), 1)
-    global_shape = np.nanmedian(np.where(everybody.sum(axis=1, keepdims=True) > 0, eprof, np.nan), axis=0)
+    global_shape = np.nanmedian(
+        np.where(everybody.sum(axis=1, keepdims=True) > 0, eprof, np.nan), axis=0
+    )
     global_shape = np.nan_to_num(global_shape, nan=1 / 24) + 1e-3
     global_shape /= global_shape.sum()
     expected = np.zeros_like(counts)
@@ -93,7 +95,9 @@ def baseline(counts: F64) -> F64:
         for d in range(n_days):
             ratios = per_hour[c, d] / shape
             level = weighted_median(ratios, shape)
-            expected[c, d * BINS_PER_DAY : (d + 1) * BINS_PER_DAY] = np.repeat(level * shape / 12, 12)
+            expected[c, d * BINS_PER_DAY : (d + 1) * BINS_PER_DAY] = np.repeat(
+                level * shape / 12, 12
+            )
     return expected
 
 
@@ -204,20 +208,28 @@ def find_periodic(s: Series) -> list[Window]:
         while i < len(gaps):
             g = gaps[i]
             j = i
-            while j < len(gaps) and 5 <= gaps[j] <= 360 and abs(gaps[j] - g) <= 0.35 * g:
+            unit: list[float] = []  # gaps divided by how many periods they span
+            # Extend while each gap is a whole number (1-3) of periods: a batch that did
+            # not stand out (or was skipped) does not break the rhythm.
+            while j < len(gaps) and 5 <= g <= 360:
+                k = round(gaps[j] / g)
+                if k < 1 or k > 3 or abs(gaps[j] / g - k) > 0.3:
+                    break
+                unit.append(gaps[j] / k)
                 j += 1
-                g = float(np.median(gaps[i:j]))
+                g = float(np.median(unit))
             if j - i >= 4:  # at least five batches in a row
                 run = events[i : j + 1]
-                gg = gaps[i:j]
+                gg = np.array(unit)
                 cv = float(gg.std() / gg.mean())
                 a0, b0 = run[0][0], run[-1][1]
                 pad = int(2 * g)
-                seg = np.maximum(s.minute_counts[c, max(a0 - pad, 0) : b0 + pad] - exp_min[c, max(a0 - pad, 0) : b0 + pad], 0)
+                lo = max(a0 - pad, 0)
+                seg = np.maximum(s.minute_counts[c, lo : b0 + pad] - exp_min[c, lo : b0 + pad], 0)
                 period, fisher_g = _periodogram_peak(seg, 5, 360)
                 acf = _acf(np.convolve(seg, np.ones(3), "same"), round(g))
                 harmonic = period > 0 and min(abs(period / g - k) for k in (0.5, 1, 2, 3)) < 0.2
-                if cv <= 0.3 and (acf >= 0.2 or (harmonic and fisher_g >= 0.05)):
+                if cv <= 0.3 and (acf >= 0.3 or (harmonic and fisher_g >= 0.05)):
                     batch_votes = [int(s.minute_counts[c, a:b].sum()) for a, b in run]
                     out.append(
                         Window(
@@ -232,7 +244,8 @@ def find_periodic(s: Series) -> list[Window]:
                                 "votes_in_batches": int(sum(batch_votes)),
                                 "median_batch_votes": int(np.median(batch_votes)),
                             },
-                            [(s.day0_ms + a * MIN_MS, s.day0_ms + b * MIN_MS) for a, b in run],
+                            # A batch's first and last votes can fall in the minutes either side.
+                            [(s.day0_ms + (a - 1) * MIN_MS, s.day0_ms + (b + 1) * MIN_MS) for a, b in run],  # noqa: E501
                         )
                     )  # fmt: skip
                 i = j
