@@ -264,9 +264,12 @@ def handle(event: Mapping[str, Any], api: Api) -> dict[str, Any]:
     if timed is not None:
         timed.elapsed_ms = None
     try:
-        response = api.handle(to_request(event))
-    except ValueError:
-        response = error_response(MalformedRequest("not a payload 2.0 event"), "unknown")
+        try:
+            request = to_request(event)
+        except ValueError:
+            response = error_response(MalformedRequest("not a payload 2.0 event"), "unknown")
+        else:
+            response = api.handle(request)
     except Exception:  # noqa: BLE001 - top-level boundary: a bug is logged, the voter gets 503
         _emit(json.dumps({"level": "error", "error": traceback.format_exc()}))
         response = unavailable_response()

@@ -8,12 +8,11 @@ from __future__ import annotations
 import gzip
 import html
 import mimetypes
-import posixpath
 import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 TYPES = {
     ".html": "text/html; charset=utf-8",
@@ -106,7 +105,11 @@ class StaticSite:
             target = None
         if target is not None and target.is_dir():
             if not url_path.endswith("/"):
-                location = posixpath.normpath(url_path) + "/" + (f"?{query}" if query else "")
+                # Rebuilt from the resolved path: "//host" must never become a
+                # protocol-relative Location (an open redirect).
+                rel = target.relative_to(self.root).as_posix()
+                folder = "/" if rel == "." else f"/{quote(rel)}/"
+                location = folder + (f"?{query}" if query else "")
                 return StaticAnswer(301, {"Location": location, "Cache-Control": "no-cache"}, b"")
             target = target / "index.html"
         status = 200

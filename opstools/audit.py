@@ -97,12 +97,13 @@ def _check_proofs(
             continue
         path_hashes = [bytes.fromhex(p) for p in entry["path"]]
         leaf = merkle.receipt_leaf(receipt)
-        if entry["index"] != index or not merkle.verify_inclusion(
+        proved = entry["index"] == index and merkle.verify_inclusion(
             leaf, index, len(entries), path_hashes, root
-        ):
-            # A replayed vote id appears twice; its proof covers the first occurrence.
-            if not (index and entries[index - 1][0] == vid):
-                problems.append(f"{vid}: the published proof does not lead to the root")
+        )
+        # A replayed vote id appears twice; its proof covers the first occurrence.
+        replay = index > 0 and entries[index - 1][0] == vid
+        if not proved and not replay:
+            problems.append(f"{vid}: the published proof does not lead to the root")
     return problems
 
 
@@ -111,14 +112,22 @@ def run(args: argparse.Namespace) -> int:
         problems = audit(args.folder)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         # ValueError covers bad JSON, campaign, experts and a broken invalidation chain.
-        print(f"audit: the published files are incomplete or unreadable: {exc}", file=sys.stderr)
+        print(
+            f"audit: the published files are incomplete or unreadable: {exc}"
+            " / 公开文件不完整或无法读取",
+            file=sys.stderr,
+        )
         return 1
     for problem in problems:
         print(problem)
     if problems:
-        print(f"audit FAILED: {len(problems)} problems", file=sys.stderr)
+        print(f"audit FAILED: {len(problems)} problems / 核查未通过", file=sys.stderr)
         return 1
-    print("audit OK: every published number and the Merkle root were reproduced", file=sys.stderr)
+    print(
+        "audit OK: every published number and the Merkle root were reproduced"
+        " / 核查通过：公布的每个数字与 Merkle 根均已复算一致",
+        file=sys.stderr,
+    )
     return 0
 
 

@@ -215,6 +215,7 @@ def run(args: argparse.Namespace) -> int:
         append_record(args.log, record)
     except (InvalidationError, OSError) as exc:
         print(f"invalidate: {exc}", file=sys.stderr)
+        print("invalidate: nothing was recorded / 未记录任何取消决定", file=sys.stderr)
         return 1
     print(
         f"recorded #{record['seq']} in {args.log}: {len(removals.votes)} votes and"

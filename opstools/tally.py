@@ -55,6 +55,9 @@ FILES = {
     "invalidations": "invalidations.jsonl",
 }
 PROOFS_DIR = "proofs"
+#: The public export's folder, beside results.json (its own folder, so that it can never
+#: overwrite an input such as the full export or experts.csv).
+EXPORT_DIR = "audit"
 
 
 class TallyError(ValueError):
@@ -116,12 +119,13 @@ def scan(lines: Iterable[tuple[int, str]], auditor: Auditor, removals: Removals)
             out.entries.append((vid, receipt, public_text(line)))
         reasons = check_line(auditor, number, line)
         if reasons:
-            out.rejected.append(f"{vid if isinstance(vid, str) else f'line {number}'}: "
-                                + "; ".join(reasons))  # fmt: skip
+            who = vid if isinstance(vid, str) else f"line {number}"
+            out.rejected.append(f"{who}: {'; '.join(reasons)}")
             continue
-        candidate = line["candidate"]
+        # verify passed, so the line has every field as a string.
+        candidate, voter = str(line["candidate"]), str(line["voter"])
         out.raw[candidate] += 1
-        if removals.removes(vid, line["voter"]):  # type: ignore[arg-type]
+        if removals.removes(str(vid), voter):
             out.removed[candidate] += 1
     out.entries.sort()
     return out
@@ -297,8 +301,26 @@ def write_public_export(
     return files, digests, prefix
 
 
+def export_dir(out: Path) -> Path:
+    """Where the public export of a results.json lives."""
+    return out.parent / EXPORT_DIR
+
+
+def _refuse_inputs_inside(folder: Path, inputs: Iterable[Path | None]) -> None:
+    for path in inputs:
+        if path is not None and path.resolve().is_relative_to(folder.resolve()):
+            raise TallyError(
+                f"{path} is inside {folder}, which the tally rewrites: keep inputs elsewhere"
+            )
+
+
 def run(args: argparse.Namespace) -> int:
+    out_dir = export_dir(args.out)
     try:
+        _refuse_inputs_inside(
+            out_dir,
+            (args.file, args.experts, args.flags, args.invalidations, args.campaign, args.settings),
+        )
         lists, method = load_settings(args.settings)
         campaign_bytes = args.campaign.read_bytes()
         campaign = json.loads(campaign_bytes)
@@ -324,7 +346,6 @@ def run(args: argparse.Namespace) -> int:
             expert_scores=expert_scores,
             removals=removals,
         )
-        out_dir = args.out.parent
         files, digests, prefix = write_public_export(
             out_dir,
             result_scan,
@@ -341,6 +362,9 @@ def run(args: argparse.Namespace) -> int:
         TypeError,
     ) as exc:
         print(f"tally: {_explain(exc)}", file=sys.stderr)
+        print(
+            "tally: results.json was not written / 计票未完成，未写入 results.json", file=sys.stderr
+        )
         return 1
     document = {
         **numbers,
@@ -349,6 +373,9 @@ def run(args: argparse.Namespace) -> int:
         "proofs": {"dir": PROOFS_DIR, "prefix": prefix},
         "sha256": digests,
     }
+    # The copy inside the export makes that folder self-contained for `ops.py audit`;
+    # results.json itself is written last, so a failed tally never leaves a new one.
+    _write(out_dir / "results.json", json_bytes(document))
     _write(args.out, json_bytes(document))
     led = numbers["ledger"]
     print(
@@ -371,19 +398,29 @@ def _explain(exc: BaseException) -> str:
 
 def register(sub: Any) -> None:
     parser = sub.add_parser(
-        "tally", help="count valid votes, combine expert scores, write results.json",
+        "tally",
+        help="count valid votes, combine expert scores, write results.json",
         description=__doc__,
-    )  # fmt: skip
+    )
     parser.add_argument("file", type=Path, help="an export from `ops.py export`")
     parser.add_argument(
         "--experts", type=Path, help="experts.csv (without it: a public-only tally)"
     )
     parser.add_argument("--flags", type=Path, help="flags.json: its remove-level entries count")
     parser.add_argument("--invalidations", type=Path, help="the log of `ops.py invalidate`")
-    parser.add_argument("--campaign", type=Path, default=Path("dist/campaign.json"))
-    parser.add_argument("--settings", type=Path, default=Path("content/campaign.yaml"))
     parser.add_argument(
-        "--out", type=Path, required=True,
-        help="results.json; the public export is written beside it",
-    )  # fmt: skip
+        "--campaign", type=Path, default=Path("dist/campaign.json"), help="default %(default)s"
+    )
+    parser.add_argument(
+        "--settings",
+        type=Path,
+        default=Path("content/campaign.yaml"),
+        help="the lists and the results: method (default %(default)s)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help=f"results.json; the public export goes to {EXPORT_DIR}/ beside it",
+    )
     parser.set_defaults(run=run)

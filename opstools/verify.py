@@ -62,7 +62,7 @@ class Auditor:
         who = vid if isinstance(vid, str) and vid else f"line {line_no}"
         missing = [k for k in REQUIRED if not isinstance(obj.get(k), str)]
         if missing:
-            return who, [f"missing or non-string fields {', '.join(missing)}"]
+            return who, [f"missing or non-string fields {', '.join(missing)} (line {line_no})"]
         return who, self._check_vote(line_no, obj)
 
     def _check_vote(self, line_no: int, line: dict[str, Any]) -> list[str]:
@@ -77,7 +77,7 @@ class Auditor:
             ballot_bytes = line["ballot"].encode("utf-8")
             ballot = parse_ballot(line["ballot"])
         except (MalformedRequest, UnicodeEncodeError):
-            return [*reasons, "ballot is malformed"]
+            return [*reasons, f"ballot is malformed (line {line_no})"]
         try:
             verify(ballot.voter_key, ballot_bytes, b64u_decode(line["signature"]))
         except (BadSignature, ValueError):

@@ -85,8 +85,9 @@ def load_results(path: Path, content: Content) -> Published:
         digests: Mapping[str, str] = data["sha256"]
         proofs_dir = data["proofs"]["dir"]
         datetime.fromisoformat(data["tallied_at"])
-        method = data["method"]
-        method["weights"]["public"], method["weights"]["expert"]
+        weights = data["method"]["weights"]
+        if not {"public", "expert"} <= set(weights):
+            raise KeyError("method.weights")
     except (KeyError, TypeError, ValueError) as err:
         raise _fail(path, f"incomplete ({err!r})") from err
     if set(lists) != {spec.kind for spec in campaign.lists}:
@@ -105,7 +106,7 @@ def load_results(path: Path, content: Content) -> Published:
     if not isinstance(root, str) or len(root) != 64 or not isinstance(leaves, int):
         raise _fail(path, "the Merkle root must be 64 hex digits with a leaf count")
     out: dict[str, bytes] = {f"{AUDIT_DIR}/results.json": raw}
-    folder = path.parent
+    folder = path.parent / AUDIT_DIR  # where `ops.py tally` wrote the public export
     for name in files.values():
         if "/" in name or name.startswith("."):
             raise _fail(path, f"file name {name!r} must be a plain name")
@@ -140,7 +141,7 @@ def _weight_pct(value: float | str) -> str:
 
 def _fit(text: str, units: float) -> str:
     """Shorten a label to about ``units`` wide at font size 10 (CJK is full width)."""
-    width, out = 0.0, []
+    width, out = 0.0, list[str]()
     for ch in text:
         width += 10 if ord(ch) > 0x2E80 else 5.6
         if width > units:

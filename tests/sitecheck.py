@@ -60,7 +60,7 @@ def html_pages(site: Path) -> list[Path]:
     return sorted(site.rglob("*.html"))
 
 
-EXTERNAL_URL = re.compile(r"""(?:https?:)?//[A-Za-z0-9.-]+""")
+EXTERNAL_URL = re.compile(r"""(?:https?:)?//[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+""")
 
 
 @contextmanager

@@ -269,6 +269,11 @@ def test_503_unavailable_store(make_client: Callable[..., Client]) -> None:
     answer = client.vote(Voter().vote_body())
     assert_refusal(answer, 503, "unavailable")
     assert answer.headers["Retry-After"] == "3"
+    status = client.send(Request("GET", "/api/status", f"voter={Voter().public}", {}, b"", None))
+    assert_refusal(status, 503, "unavailable")
+    assert_refusal(
+        client.send(Request("GET", "/api/health", "", {}, b"", None)), 503, "unavailable"
+    )
 
 
 def test_503_for_a_bug_without_a_stack_trace(

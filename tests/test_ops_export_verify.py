@@ -205,10 +205,27 @@ def test_malformed_lines_are_offenders_not_crashes(
     code, report = verify(out, campaign, capsys)
     assert code == 1
     assert report.splitlines() == [
-        f"{rows[2]['vote_id']}: missing or non-string fields ballot",
-        f"{rows[5]['vote_id']}: missing or non-string fields day",
+        f"{rows[2]['vote_id']}: missing or non-string fields ballot (line 3)",
+        f"{rows[5]['vote_id']}: missing or non-string fields day (line 6)",
         "line 31: not JSON",
         "line 32: not a JSON object",
-        "x: ballot is malformed",
+        "x: ballot is malformed (line 33)",
         "line 34: not JSON",
     ]
+
+
+def test_export_from_dynamodb_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ballotbox.stores.dynamodb import DynamoStore
+
+    from tests.dynamodb_tables import REGION, mocked_tables
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    with mocked_tables() as (client, ledger, caps):
+        store = DynamoStore(ledger, caps, client=client)
+        record_votes(store, votekit.campaign(), [Voter() for _ in range(4)], INSIDE)
+        out = tmp_path / "cloud.jsonl"
+        assert ops.main(["export", "--table", ledger, "--out", str(out)]) == 0
+    assert len(lines(out)) == 4
+    assert verify(out, votekit.write_campaign(tmp_path / "dist"), capsys) == (0, "")

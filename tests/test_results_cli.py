@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from ballotbox.core.ballot import parse_request
+from ballotbox.core.service import cast_vote
+from ballotbox.stores.sqlite import DEFAULT_FILENAME, SqliteStore
 
 import ops
 from tests import resultskit as rk
+from tests.votekit import INSIDE, Voter, campaign, hasher, signer
 
 
 @pytest.fixture
@@ -40,15 +45,24 @@ def world(tmp_path: Path) -> dict[str, Any]:
 def tally(p: dict[str, Path], *extra: str) -> int:
     return ops.main(
         [
-            "tally", str(p["ledger"]), "--experts", str(p["experts"]),
-            "--campaign", str(p["campaign"]), "--settings", str(p["settings"]),
-            "--out", str(p["out"]), *extra,
+            "tally",
+            str(p["ledger"]),
+            "--experts",
+            str(p["experts"]),
+            "--campaign",
+            str(p["campaign"]),
+            "--settings",
+            str(p["settings"]),
+            "--out",
+            str(p["out"]),
+            *extra,
         ]
-    )  # fmt: skip
+    )
 
 
 def results_of(p: dict[str, Path]) -> dict[str, Any]:
-    return json.loads(p["out"].read_text("utf-8"))
+    data: dict[str, Any] = json.loads(p["out"].read_text("utf-8"))
+    return data
 
 
 def by_id(results: dict[str, Any]) -> dict[str, Any]:
@@ -62,35 +76,44 @@ def test_tally_then_audit_reproduces_everything(world: dict[str, Any]) -> None:
     rows = by_id(results)
     # Only the remove-level flag counts; the review flag is ignored.
     assert rows["e01"] == {
-        "id": "e01", "rank": 2, "selected": False, "raw_votes": 8, "removed_votes": 1,
-        "valid_votes": 7, "public_score": 100.0, "expert_score": 45.0, "final_score": 72.5,
-    }  # fmt: skip
+        "id": "e01",
+        "rank": 2,
+        "selected": False,
+        "raw_votes": 8,
+        "removed_votes": 1,
+        "valid_votes": 7,
+        "public_score": 100.0,
+        "expert_score": 45.0,
+        "final_score": 72.5,
+    }
     assert rows["e02"]["rank"] == 1
     assert rows["e02"]["selected"]
     assert results["merkle"]["leaves"] == 16
-    public = (p["out"].parent / "ledger.jsonl").read_text("utf-8")
+    public = (p["out"].parent / "audit" / "ledger.jsonl").read_text("utf-8")
     assert '"net"' not in public
     assert '"ua"' not in public
-    assert ops.main(["audit", str(p["out"].parent)]) == 0
+    assert ops.main(["audit", str(p["out"].parent / "audit")]) == 0
 
 
 @pytest.mark.parametrize("target", ["vote", "number", "removal"])
 def test_audit_catches_tampering(world: dict[str, Any], target: str) -> None:
     p = world["paths"]
     assert tally(p, "--flags", str(p["flags"])) == 0
-    folder = p["out"].parent
+    folder = p["out"].parent / "audit"
     if target == "vote":  # move one vote to another candidate, fix up the file's hash
         ledger = folder / "ledger.jsonl"
         rows = ledger.read_text("utf-8").splitlines()
-        rows[3] = rows[3].replace('"candidate":"e0', '"candidate":"x0', 1)
+        vote = json.loads(rows[3])
+        vote["candidate"] = "e02" if vote["candidate"] != "e02" else "e01"
+        rows[3] = json.dumps(vote, ensure_ascii=False, separators=(",", ":"))
         ledger.write_text("\n".join(rows) + "\n", "utf-8")
         results = results_of(p)
         results["sha256"]["ledger.jsonl"] = hashlib.sha256(ledger.read_bytes()).hexdigest()
-        p["out"].write_text(json.dumps(results), "utf-8")
+        (folder / "results.json").write_text(json.dumps(results), "utf-8")
     elif target == "number":
         results = results_of(p)
         results["lists"][0]["candidates"][0]["valid_votes"] += 1
-        p["out"].write_text(json.dumps(results), "utf-8")
+        (folder / "results.json").write_text(json.dumps(results), "utf-8")
     else:  # quietly drop the published removal
         (folder / "removals.json").write_text('{"votes": [], "voters": []}', "utf-8")
     assert ops.main(["audit", str(folder)]) == 1
@@ -101,7 +124,7 @@ def test_every_receipt_proves_and_a_forged_one_fails(
 ) -> None:
     p = world["paths"]
     assert tally(p) == 0
-    folder = str(p["out"].parent)
+    folder = str(p["out"].parent / "audit")
     root = results_of(p)["merkle"]["root"]
     for line in world["lines"]:
         kept = {k: line[k] for k in ("vote_id", "receipt", "receipt_signature")}
@@ -128,12 +151,13 @@ def test_invalidations_are_chained_and_reproduce_the_tally(world: dict[str, Any]
     records = [json.loads(x) for x in log.read_text("utf-8").splitlines()]
     assert [r["seq"] for r in records] == [1, 2]
     assert records[1]["prev"] == records[0]["hash"]
-    assert records[0]["votes"] == [{"vote_id": world["lines"][0]["vote_id"],
-                                    "reasons": ["burst", "batch"]}]  # fmt: skip
+    assert records[0]["votes"] == [
+        {"vote_id": world["lines"][0]["vote_id"], "reasons": ["burst", "batch"]}
+    ]
     assert tally(p, "--invalidations", str(log)) == 0
     assert by_id(results_of(p))["e01"]["removed_votes"] == 1
-    assert (p["out"].parent / "invalidations.jsonl").read_bytes() == log.read_bytes()
-    assert ops.main(["audit", str(p["out"].parent)]) == 0
+    assert (p["out"].parent / "audit" / "invalidations.jsonl").read_bytes() == log.read_bytes()
+    assert ops.main(["audit", str(p["out"].parent / "audit")]) == 0
     # Rewriting history breaks the chain: the tally refuses and writes nothing new.
     before = p["out"].read_bytes()
     log.write_text(log.read_text("utf-8").replace("Organiser", "Somebody"), "utf-8")
@@ -167,13 +191,64 @@ def test_bad_experts_file_stops_the_tally(
     assert not p["out"].exists()
 
 
+def test_inputs_inside_the_export_folder_are_refused(world: dict[str, Any]) -> None:
+    p = world["paths"]
+    inside = p["out"].parent / "audit" / "ledger.jsonl"
+    inside.parent.mkdir(parents=True)
+    inside.write_bytes(p["ledger"].read_bytes())
+    assert tally({**p, "ledger": inside}) == 1
+    assert inside.read_bytes() == p["ledger"].read_bytes()
+    assert not p["out"].exists()
+
+
 def test_public_only_tally_without_experts(world: dict[str, Any]) -> None:
     p = world["paths"]
-    argv = ["tally", str(p["ledger"]), "--campaign", str(p["campaign"]),
-            "--settings", str(p["settings"]), "--out", str(p["out"])]  # fmt: skip
+    argv = [
+        "tally",
+        str(p["ledger"]),
+        "--campaign",
+        str(p["campaign"]),
+        "--settings",
+        str(p["settings"]),
+        "--out",
+        str(p["out"]),
+    ]
     assert ops.main(argv) == 0
     results = results_of(p)
     assert results["method"]["weights"] == {"public": 1.0, "expert": 0.0}
     assert by_id(results)["e01"]["expert_score"] is None
     assert "experts" not in results["files"]
-    assert ops.main(["audit", str(p["out"].parent)]) == 0
+    assert ops.main(["audit", str(p["out"].parent / "audit")]) == 0
+
+
+def test_from_the_real_store_to_an_audited_result(world: dict[str, Any]) -> None:
+    """Votes cast through the vote service into SQLite, exported, tallied and audited."""
+    p = world["paths"]
+    data = world["tmp"] / "data"
+    data.mkdir()
+    store = SqliteStore(data / DEFAULT_FILENAME)
+    receipts = []
+    try:
+        for i, (voter, candidate) in enumerate([(Voter(), "e01"), (Voter(), "h01")] * 3):
+            outcome = cast_vote(
+                parse_request(voter.vote_body(candidate)),
+                campaign=campaign(),
+                signer=signer(),
+                store=store,
+                now=INSIDE + timedelta(minutes=i),
+                net=hasher().net("10.0.0.1"),
+                ua=hasher().ua("test"),
+            )
+            receipts.append(outcome.record)
+    finally:
+        store.close()
+    export = world["tmp"] / "votes.jsonl"
+    assert ops.main(["export", "--data", str(data), "--out", str(export)]) == 0
+    assert ops.main(["verify", str(export), "--campaign", str(p["campaign"])]) == 0
+    assert tally({**p, "ledger": export}) == 0
+    assert by_id(results_of(p))["e01"]["valid_votes"] == 3
+    folder = str(p["out"].parent / "audit")
+    assert ops.main(["audit", folder]) == 0
+    for record in receipts:
+        kept = {"receipt": record.receipt, "receipt_signature": record.receipt_signature}
+        assert ops.main(["prove", json.dumps(kept), "--export", folder]) == 0

@@ -71,13 +71,34 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     )
     flags = tmp / "flags.json"
     flags.write_text(
-        json.dumps({"votes": [{"vote_id": lines[0]["vote_id"], "level": "remove",
-                               "reasons": ["burst", "batch"]}], "voters": [], "windows": []}),
+        json.dumps(
+            {
+                "votes": [
+                    {
+                        "vote_id": lines[0]["vote_id"],
+                        "level": "remove",
+                        "reasons": ["burst", "batch"],
+                    }
+                ],
+                "voters": [],
+                "windows": [],
+            }
+        ),
         "utf-8",
-    )  # fmt: skip
+    )
     out = tmp / "public" / "results.json"
-    argv = ["tally", str(ledger), "--experts", str(experts), "--flags", str(flags),
-            "--campaign", str(dist / "campaign.json"), "--out", str(out)]  # fmt: skip
+    argv = [
+        "tally",
+        str(ledger),
+        "--experts",
+        str(experts),
+        "--flags",
+        str(flags),
+        "--campaign",
+        str(dist / "campaign.json"),
+        "--out",
+        str(out),
+    ]
     assert ops.main(argv) == 0
     results = json.loads(out.read_text("utf-8"))
     results["tallied_at"] = TALLIED_AT  # results.json is not among its own hashes
@@ -104,7 +125,8 @@ def server(published: dict[str, Any]) -> Iterator[str]:
 
 
 def page_html(published: dict[str, Any], lang: str) -> str:
-    return (published["dist"] / lang / "results" / "index.html").read_text("utf-8")
+    path: Path = published["dist"] / lang / "results" / "index.html"
+    return path.read_text("utf-8")
 
 
 @pytest.mark.parametrize("lang", LANGS)
@@ -127,9 +149,15 @@ def test_page_shows_every_number_of_results_json(published: dict[str, Any]) -> N
         assert results["merkle"]["root"] in html
         for lst in results["lists"]:
             for row in lst["candidates"]:
-                cells = (f"<td>{row['raw_votes']}</td><td>{row['removed_votes']}</td>"
-                         f"<td>{row['valid_votes']}</td><td>{row['public_score']:.2f}</td>"
-                         f"<td>{row['expert_score']:.2f}</td><td>{row['final_score']:.2f}</td>")  # fmt: skip
+                cells = "".join(
+                    f"<td>{value}</td>"
+                    for value in (
+                        row["raw_votes"],
+                        row["removed_votes"],
+                        row["valid_votes"],
+                        *(f"{row[k]:.2f}" for k in ("public_score", "expert_score", "final_score")),
+                    )
+                )
                 assert cells in html, (lang, row["id"])
         assert html.count('<svg class="chart"') == len(results["lists"])
 
@@ -160,7 +188,7 @@ def _tampered(published: dict[str, Any], tmp: Path, change: str) -> Path:
     elif change == "arithmetic":
         results["lists"][0]["candidates"][0]["valid_votes"] += 1
     elif change == "export":
-        (folder / "ledger.jsonl").write_text("{}\n", "utf-8")
+        (folder / "audit" / "ledger.jsonl").write_text("{}\n", "utf-8")
     results_path.write_text(json.dumps(results), "utf-8")
     return results_path
 
@@ -179,8 +207,11 @@ def test_build_refuses_bad_results(
 ) -> None:
     dist = tmp_path / "dist"
     with pytest.raises(BuildError) as err:
-        build_site(dist, receipt_key=signer().public_key_b64,
-                   results=_tampered(published, tmp_path, change))  # fmt: skip
+        build_site(
+            dist,
+            receipt_key=signer().public_key_b64,
+            results=_tampered(published, tmp_path, change),
+        )
     assert words in str(err.value)
     assert not dist.exists()  # nothing written
 

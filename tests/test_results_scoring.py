@@ -6,6 +6,8 @@ import itertools
 import json
 import random
 from fractions import Fraction
+from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -13,10 +15,11 @@ from hypothesis import strategies as st
 
 from opstools.experts import ExpertsError, mean_scores, parse_experts
 from opstools.invalidations import Removals
-from opstools.scoring import Count, MethodError, parse_method, rank_list
+from opstools.scoring import Count, Method, MethodError, parse_method, rank_list
 from opstools.tally import ListSpec, compute, scan
 from opstools.verify import Auditor, load_auditor
 from tests import resultskit as rk
+from tests.votekit import campaign_dict
 
 IDS = ["a", "b", "c", "d"]
 METHOD = parse_method({}, ["zh", "en"])
@@ -25,7 +28,7 @@ counts_st = st.lists(st.integers(0, 50), min_size=4, max_size=4)
 scores_st = st.lists(st.integers(0, 100), min_size=4, max_size=4)
 
 
-def _rank(valid: list[int], expert: list[int], method=METHOD) -> list[str]:  # type: ignore[no-untyped-def]
+def _rank(valid: list[int], expert: list[int], method: Method = METHOD) -> list[str]:
     counts = {c: Count(v, 0) for c, v in zip(IDS, valid, strict=True)}
     scores = {c: Fraction(s) for c, s in zip(IDS, expert, strict=True)}
     return [row.id for row in rank_list(IDS, counts, scores, method)]
@@ -53,6 +56,20 @@ def test_ranks_follow_the_final_score(valid: list[int], expert: list[int]) -> No
     rows = rank_list(IDS, counts, scores, METHOD)
     assert [r.rank for r in rows] == [1, 2, 3, 4]
     assert all(a.final_score >= b.final_score for a, b in itertools.pairwise(rows))
+
+
+@given(
+    st.lists(st.integers(0, 3), min_size=4, max_size=4),
+    st.lists(st.sampled_from([0, 50, 100]), min_size=4, max_size=4),
+)
+def test_ties_resolve_as_documented(valid: list[int], expert: list[int]) -> None:
+    """Small ranges make ties common: the order is always the documented one."""
+    counts = {c: Count(v, 0) for c, v in zip(IDS, valid, strict=True)}
+    scores = {c: Fraction(e) for c, e in zip(IDS, expert, strict=True)}
+    rows = rank_list(IDS, counts, scores, METHOD)
+    keys = [(-r.final_score, -r.expert_score, -r.valid_votes, r.order) for r in rows]
+    assert keys == sorted(keys)
+    assert len(set(keys)) == len(keys)  # the campaign order leaves no tie undecided
 
 
 def test_ties_are_broken_by_expert_score_then_votes_then_order() -> None:
@@ -158,21 +175,23 @@ def test_experts_rows_in_any_order_give_the_same_scores(
 LEDGER = rk.ledger({"e01": 9, "e02": 6, "h01": 4}, voters=2)
 LEDGER_TEXT = [(i, json.dumps(line)) for i, line in enumerate(LEDGER, start=1)]
 EXPERTS = mean_scores(
-    parse_experts(rk.experts_csv({"e01": [40, 60], "e02": [90, 70], "h01": [10, 20]}),
-                  ["e01", "e02", "h01"])
-)  # fmt: skip
+    parse_experts(
+        rk.experts_csv({"e01": [40, 60], "e02": [90, 70], "h01": [10, 20]}), ["e01", "e02", "h01"]
+    )
+)
 
 
 @pytest.fixture(scope="module")
-def auditor_path(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    return rk.write_inputs(tmp_path_factory.mktemp("campaign"))["campaign"]
+def auditor_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path: Path = rk.write_inputs(tmp_path_factory.mktemp("campaign"))["campaign"]
+    return path
 
 
-def _tally(auditor: Auditor, lines: list[tuple[int, str]], removals: Removals) -> dict:  # type: ignore[type-arg]
+def _tally(auditor: Auditor, lines: list[tuple[int, str]], removals: Removals) -> dict[str, Any]:
     result = scan(lines, auditor, removals)
     return compute(
         result,
-        campaign=rk.campaign_dict(),
+        campaign=campaign_dict(),
         lists=LISTS,
         method=METHOD,
         expert_scores=EXPERTS,
@@ -182,7 +201,9 @@ def _tally(auditor: Auditor, lines: list[tuple[int, str]], removals: Removals) -
 
 @settings(max_examples=20, deadline=None)
 @given(st.randoms(use_true_random=False))
-def test_the_tally_does_not_depend_on_the_order_of_votes(auditor_path, rnd: random.Random) -> None:  # type: ignore[no-untyped-def]
+def test_the_tally_does_not_depend_on_the_order_of_votes(
+    auditor_path: Path, rnd: random.Random
+) -> None:
     shuffled = [*LEDGER_TEXT]
     rnd.shuffle(shuffled)
     baseline = _tally(load_auditor(auditor_path), LEDGER_TEXT, Removals())
@@ -192,7 +213,7 @@ def test_the_tally_does_not_depend_on_the_order_of_votes(auditor_path, rnd: rand
 
 @settings(max_examples=20, deadline=None)
 @given(st.sets(st.integers(0, len(LEDGER) - 1)))
-def test_removals_only_ever_lower_valid_counts(auditor_path, removed: set[int]) -> None:  # type: ignore[no-untyped-def]
+def test_removals_only_ever_lower_valid_counts(auditor_path: Path, removed: set[int]) -> None:
     removals = Removals({LEDGER[i]["vote_id"]: ("test",) for i in removed})
     before = _tally(load_auditor(auditor_path), LEDGER_TEXT, Removals())
     after = _tally(load_auditor(auditor_path), LEDGER_TEXT, removals)
@@ -207,7 +228,7 @@ def test_removals_only_ever_lower_valid_counts(auditor_path, removed: set[int]) 
     assert after["merkle"] == before["merkle"]
 
 
-def test_votes_that_fail_verify_never_count(auditor_path) -> None:  # type: ignore[no-untyped-def]
+def test_votes_that_fail_verify_never_count(auditor_path: Path) -> None:
     forged = dict(LEDGER[0], candidate="e02")  # the ballot still says e01
     lines = [*LEDGER_TEXT, (99, json.dumps(forged)), (100, "not json")]
     result = _tally(load_auditor(auditor_path), lines, Removals())

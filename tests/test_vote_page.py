@@ -71,14 +71,14 @@ NOT_THE_PAGE: Any = {"exclude": [[".sim-banner"]]}
 
 
 def axe_clean(page: Any, state: str) -> None:
-    import time; t=time.monotonic()
     violations = axe_violations(page, context=NOT_THE_PAGE)
-    print("AXE", state, time.monotonic()-t)
     assert violations == [], f"{state}: {describe(violations)}"
 
 
 @pytest.mark.parametrize("lang", ["zh", "en"])
-def test_a_full_vote_in_each_language(browser: Any, server: Server, ids: list[str], lang: str) -> None:
+def test_a_full_vote_in_each_language(
+    browser: Any, server: Server, ids: list[str], lang: str
+) -> None:
     """Find the button by role and name, confirm, read the live region; then reload."""
     context = browser.new_context(**PHONE)
     try:
@@ -100,7 +100,8 @@ def test_a_full_vote_in_each_language(browser: Any, server: Server, ids: list[st
         expect(page.locator(f"#o-{cid}")).to_contain_text(RECORDED[lang])
         expect(page.locator("#mine")).to_contain_text(VERIFIED[lang])
         key = device(page)
-        assert key["kind"] == "webcrypto" and key["extractable"] is False, key
+        assert key["kind"] == "webcrypto", key
+        assert key["extractable"] is False, "the private key must stay non-extractable"
         assert server.status(key["voter"])["votes_left"][cid] == 4
 
         page.reload()
@@ -210,7 +211,8 @@ def test_an_offline_tap_is_recorded_exactly_once(
         expect(page.get_by_role("status")).to_contain_text(RECORDED[lang])
         expect(vote_button(page, title, lang)).to_contain_text("3")
         mine = [v for v in server.export(tmp_path / "two.jsonl") if v["voter"] == voter]
-        assert len(mine) == 2 and len({v["vote_id"] for v in mine}) == 2, mine
+        assert len(mine) == 2, mine
+        assert len({v["vote_id"] for v in mine}) == 2, mine
         assert server.status(voter)["votes_left"][cid] == 3
         assert errors == []
     finally:

@@ -161,6 +161,9 @@ class UnavailableStore(MemoryStore):
     def votes_used(self, voter: str, day: str) -> Mapping[str, int]:
         raise Unavailable("the fake store is down", retry_after=3)
 
+    def healthy(self) -> bool:
+        return False
+
 
 class BrokenStore(MemoryStore):
     """A store with a bug: it raises something that is not a store failure."""

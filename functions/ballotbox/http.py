@@ -148,12 +148,14 @@ class Api:
         try:
             if path not in ROUTES:
                 raise NotFound
-            if request.method.upper() != ROUTES[path]:
+            if request.method != ROUTES[path]:  # methods are case-sensitive (RFC 9110)
                 raise MethodNotAllowed
             if route == "vote":
                 return self._vote(request)
             if route == "status":
                 return self._status(request)
+            if not self.store.healthy():  # ready means able to record a vote
+                raise Unavailable("the store is not healthy")
             return json_response(200, {"ok": True}, route=route, code="ok")
         except VoteError as error:
             return error_response(error, route)

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from ballotbox.core.encoding import b64u_decode
-from ballotbox.core.errors import MalformedRequest
+from ballotbox.core.errors import MalformedRequest, PayloadTooLarge
 
 MAX_BODY = 4096
 VOTER_KEY_BYTES = 32
@@ -111,9 +111,12 @@ def parse_ballot(text: str) -> Ballot:
 
 
 def parse_request(body: bytes) -> VoteRequest:
-    """Parse a POST /api/vote body; raise ``MalformedRequest`` for anything else."""
+    """Parse a POST /api/vote body; raise ``MalformedRequest`` for anything else.
+
+    ``PayloadTooLarge`` for a body over 4 KiB, before any parsing.
+    """
     if len(body) > MAX_BODY:  # adapters check first; the core never trusts them
-        raise MalformedRequest("body too large")
+        raise PayloadTooLarge
     try:
         text = body.decode("utf-8")  # json.loads would also guess UTF-16/32; we do not
     except UnicodeDecodeError as exc:

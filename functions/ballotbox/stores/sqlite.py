@@ -18,7 +18,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Mapping
 from concurrent.futures import Future
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -102,7 +102,7 @@ class SqliteStore:
         self._closed = False
         self._readers: queue.LifoQueue[sqlite3.Connection] = queue.LifoQueue()
         try:
-            with self._connect() as conn:
+            with closing(self._connect()) as conn:  # (a bare `with conn` would not close it)
                 conn.executescript(SCHEMA)
         except sqlite3.Error as exc:
             raise _unavailable(exc) from exc
@@ -234,7 +234,7 @@ class SqliteStore:
                 rows = conn.execute(
                     "SELECT candidate, n FROM caps WHERE voter = ? AND day = ?", (voter, day)
                 ).fetchall()
-        except sqlite3.OperationalError as exc:
+        except sqlite3.Error as exc:  # locked, I/O, corrupt: the store is down
             raise _unavailable(exc) from exc
         return {candidate: int(n) for candidate, n in rows}
 
@@ -251,7 +251,7 @@ class SqliteStore:
                 for row in rows:
                     yield _to_record(row)
             conn.execute("COMMIT")
-        except sqlite3.OperationalError as exc:
+        except sqlite3.Error as exc:  # locked, I/O, corrupt: the store is down
             raise _unavailable(exc) from exc
         finally:
             conn.close()
