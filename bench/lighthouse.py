@@ -47,7 +47,7 @@ def wait_ready(url: str, seconds: float = 30) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(url, timeout=1) as answer:  # noqa: S310 (loopback)
+            with urllib.request.urlopen(url, timeout=1) as answer:
                 if answer.status == 200:
                     return
         except OSError:
@@ -57,14 +57,24 @@ def wait_ready(url: str, seconds: float = 30) -> None:
 
 def run_once(url: str, out: Path) -> dict[str, float]:
     subprocess.run(
-        ["node", str(LIGHTHOUSE), url, "--quiet", "--output=json", f"--output-path={out}",
-         f"--chrome-flags={CHROME_FLAGS}", f"--only-categories={','.join(CATEGORIES)}"],
+        [
+            "node",
+            str(LIGHTHOUSE),
+            url,
+            "--quiet",
+            "--output=json",
+            f"--output-path={out}",
+            f"--chrome-flags={CHROME_FLAGS}",
+            f"--only-categories={','.join(CATEGORIES)}",
+        ],
         check=True,
         env={**os.environ, "CHROME_PATH": os.environ.get("CHROME_PATH", "/usr/bin/chromium")},
         timeout=180,
     )
     report = json.loads(out.read_text(encoding="utf-8"))
-    scores = {c: round(100 * (report["categories"][c]["score"] or 0)) for c in CATEGORIES}
+    scores: dict[str, float] = {
+        c: round(100 * (report["categories"][c]["score"] or 0)) for c in CATEGORIES
+    }
     requests = report["audits"]["network-requests"]["details"]["items"]
     scores["requests"] = len(requests)
     scores["kb"] = sum(r.get("transferSize", 0) for r in requests) / 1024
@@ -103,8 +113,7 @@ def main() -> int:
                 med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
                 worst = min(worst, *(med[c] for c in CATEGORIES))
                 cells = " | ".join(f"{med[c]:.0f}" for c in CATEGORIES)
-                print(f"| {path} | {cells} | {med['requests']:.0f} | {med['kb']:.1f} |",
-                      flush=True)
+                print(f"| {path} | {cells} | {med['requests']:.0f} | {med['kb']:.1f} |", flush=True)
         finally:
             server.terminate()
             server.wait(timeout=30)

@@ -1,4 +1,7 @@
-"""The Lambda entry point: API Gateway HTTP API / Function URL payload 2.0 in and out.
+"""The Lambda entry point: Function URL / HTTP API payload 2.0 and REST API 1.0 events.
+
+Payload 2.0 is what the global stack sends (a Function URL behind CloudFront); 1.0 is
+what AWS China's stack sends (a REST API, the only kind a regional WAF can protect).
 
 A thin adapter over ``ballotbox.http``. Cold starts matter (a voter is waiting), so
 importing this module costs almost nothing: pynacl, the store and boto3 are imported
@@ -8,7 +11,8 @@ per execution environment and cached.
 Environment: ``CAMPAIGN_FILE`` (default ``campaign.json`` beside this file),
 ``STORE`` (``dynamodb``, the default, or ``sqlite`` with ``SQLITE_PATH``),
 ``LEDGER_TABLE``, ``CAPS_TABLE``, ``RECEIPT_KEY_PARAM`` and ``HASH_KEY_PARAM`` (SSM
-SecureString names holding base64url 32-byte secrets).
+SecureString names holding base64url 32-byte secrets), ``METRICS_NAMESPACE`` and
+``TRUSTED_PROXY_HOPS`` (see ``client_ip``).
 """
 
 from __future__ import annotations
@@ -158,9 +162,17 @@ class TimedStore:
 # -- events ----------------------------------------------------------------------------
 
 
-def client_ip(event: Mapping[str, Any]) -> str | None:
-    """The viewer's address: CloudFront's ``ip:port`` header, else the direct peer."""
-    headers = event.get("headers") or {}
+def client_ip(event: Mapping[str, Any], trusted_hops: int = 0) -> str | None:
+    """The viewer's address, from the most trustworthy source the route offers.
+
+    1. CloudFront's ``CloudFront-Viewer-Address`` (``ip:port``), which CloudFront sets
+       itself, so a client cannot forge it;
+    2. with ``trusted_hops`` proxies in front (``TRUSTED_PROXY_HOPS``, e.g. 2 for
+       CloudFront then API Gateway in AWS China), the ``X-Forwarded-For`` entry the
+       outermost trusted proxy appended: entries left of it are the client's own words;
+    3. the direct peer.
+    """
+    headers = {str(k).lower(): v for k, v in (event.get("headers") or {}).items()}
     raw_viewer = headers.get("cloudfront-viewer-address")
     if isinstance(raw_viewer, str) and raw_viewer.strip():
         viewer = raw_viewer.strip()
@@ -168,18 +180,41 @@ def client_ip(event: Mapping[str, Any]) -> str | None:
             return viewer[1 : viewer.find("]")] or None
         # 203.0.113.9:443 or, unbracketed, 2001:db8::1:443: the port is after the last colon.
         return viewer.rsplit(":", 1)[0] if ":" in viewer else viewer
-    ip = ((event.get("requestContext") or {}).get("http") or {}).get("sourceIp")
+    forwarded = headers.get("x-forwarded-for")
+    if trusted_hops > 0 and isinstance(forwarded, str):
+        hops = [part.strip() for part in forwarded.split(",") if part.strip()]
+        if len(hops) >= trusted_hops:
+            return hops[-trusted_hops]
+    context = event.get("requestContext") or {}
+    ip = (context.get("http") or {}).get("sourceIp") or (context.get("identity") or {}).get(
+        "sourceIp"
+    )
     return ip if isinstance(ip, str) else None
 
 
-def to_request(event: Mapping[str, Any]) -> Request:
-    """Translate a payload 2.0 event; ``ValueError`` if it is not one."""
+def _query_of_v1(event: Mapping[str, Any]) -> str:
+    from urllib.parse import urlencode
+
+    multi = event.get("multiValueQueryStringParameters") or {}
+    if multi:
+        return urlencode([(k, v) for k, values in multi.items() for v in values or []])
+    return urlencode(event.get("queryStringParameters") or {})
+
+
+def to_request(event: Mapping[str, Any], trusted_hops: int = 0) -> Request:
+    """Translate a payload 2.0 or 1.0 event; ``ValueError`` if it is neither."""
     from ballotbox.http import Request
 
     try:
-        http = event["requestContext"]["http"]
-        method = str(http["method"])
-        path = str(event.get("rawPath") or http.get("path") or "/")
+        if event.get("version") == "1.0" or "httpMethod" in event:
+            method = str(event["httpMethod"])
+            path = str(event.get("path") or "/")
+            query = _query_of_v1(event)
+        else:
+            http = event["requestContext"]["http"]
+            method = str(http["method"])
+            path = str(event.get("rawPath") or http.get("path") or "/")
+            query = str(event.get("rawQueryString") or "")
         headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
         raw = event.get("body") or ""
         if event.get("isBase64Encoded"):
@@ -187,14 +222,14 @@ def to_request(event: Mapping[str, Any]) -> Request:
         else:
             body = raw.encode("utf-8", "surrogatepass")
     except (KeyError, TypeError, AttributeError, binascii.Error) as exc:
-        raise ValueError("not an HTTP API payload 2.0 event") from exc
+        raise ValueError("not an API Gateway or Function URL event") from exc
     return Request(
         method=method,
         path=path,
-        query=str(event.get("rawQueryString") or ""),
+        query=query,
         headers=headers,
         body=body,
-        client_ip=client_ip(event),
+        client_ip=client_ip(event, trusted_hops),
     )
 
 
@@ -229,7 +264,8 @@ def decision_line(response: Response, latency_ms: float, store_ms: float | None)
     if response.status >= 400:
         doc["Code"] = response.code
         doc["Refusals"] = 1
-        directives.append(_directive([["Code"]], "Refusals", "Count"))
+        # By code, and in total (the empty dimension set) for the refusal-spike alarm.
+        directives.append(_directive([["Code"], []], "Refusals", "Count"))
     if store_ms is not None:
         doc["StoreLatency"] = round(store_ms, 2)
         directives.append(_directive([[]], "StoreLatency", "Milliseconds"))
@@ -240,7 +276,7 @@ def decision_line(response: Response, latency_ms: float, store_ms: float | None)
 
 def _directive(dimensions: list[list[str]], name: str, unit: str) -> dict[str, Any]:
     return {
-        "Namespace": NAMESPACE,
+        "Namespace": os.environ.get("METRICS_NAMESPACE") or NAMESPACE,
         "Dimensions": dimensions,
         "Metrics": [{"Name": name, "Unit": unit}],
     }
@@ -254,6 +290,11 @@ def _emit(line: str) -> None:
 # -- entry points ----------------------------------------------------------------------
 
 
+def _trusted_hops(environ: Mapping[str, str]) -> int:
+    raw = environ.get("TRUSTED_PROXY_HOPS", "").strip()
+    return int(raw) if raw.isdigit() else 0
+
+
 def handle(event: Mapping[str, Any], api: Api) -> dict[str, Any]:
     """Answer one event with a ready ``Api``. Never raises, never leaks a traceback."""
     from ballotbox.core.errors import MalformedRequest
@@ -265,9 +306,9 @@ def handle(event: Mapping[str, Any], api: Api) -> dict[str, Any]:
         timed.elapsed_ms = None
     try:
         try:
-            request = to_request(event)
+            request = to_request(event, _trusted_hops(os.environ))
         except ValueError:
-            response = error_response(MalformedRequest("not a payload 2.0 event"), "unknown")
+            response = error_response(MalformedRequest("not an HTTP event"), "unknown")
         else:
             response = api.handle(request)
     except Exception:  # noqa: BLE001 - top-level boundary: a bug is logged, the voter gets 503

@@ -50,7 +50,8 @@ def test_missing_translation_names_the_file(project: Path) -> None:
     (project / "content/events/events-2.en.md").unlink()
     message = build_error(project)
     assert "content/events/events-2.zh.md:1:" in message
-    assert "no 'en' translation" in message and "events-2.en.md" in message
+    assert "no 'en' translation" in message
+    assert "events-2.en.md" in message
 
 
 def test_duplicate_id_names_both_files(project: Path) -> None:
@@ -79,37 +80,44 @@ def test_missing_title_is_reported(project: Path) -> None:
 def test_broken_yaml_names_its_line(project: Path) -> None:
     edit(project / "content/events/events-1.en.md", "order: 1", "order: [1")
     message = build_error(project)
-    assert "content/events/events-1.en.md:" in message and "invalid YAML" in message
+    assert "content/events/events-1.en.md:" in message
+    assert "invalid YAML" in message
 
 
 def test_orders_must_agree_between_languages(project: Path) -> None:
     edit(project / "content/events/events-1.en.md", "order: 1", "order: 2")
     message = build_error(project)
-    assert "content/events/events-1.en.md:3:" in message and "'order' differs" in message
+    assert "content/events/events-1.en.md:3:" in message
+    assert "'order' differs" in message
 
 
 def test_window_needs_beijing_offset(project: Path) -> None:
     edit(project / "content/campaign.yaml", '"2030-01-03T00:00:00+08:00"', '"2030-01-03T00:00:00Z"')
     message = build_error(project)
-    assert "content/campaign.yaml:9:" in message and "+08:00" in message
+    assert "content/campaign.yaml:9:" in message
+    assert "+08:00" in message
 
 
 def test_unknown_campaign_key(project: Path) -> None:
     edit(project / "content/campaign.yaml", "daily_cap: 5", "daily_cap: 5\nmax_votes: 3")
     message = build_error(project)
-    assert "content/campaign.yaml:11:" in message and "unknown campaign key 'max_votes'" in message
+    assert "content/campaign.yaml:11:" in message
+    assert "unknown campaign key 'max_votes'" in message
 
 
 def test_missing_interface_translation(project: Path) -> None:
-    edit(project / "templates/strings.yaml", "nav_vote: {zh: 投票, en: Vote}", "nav_vote: {zh: 投票}")
+    strings = project / "templates/strings.yaml"
+    edit(strings, "nav_vote: {zh: 投票, en: Vote}", "nav_vote: {zh: 投票}")
     message = build_error(project)
-    assert "templates/strings.yaml:" in message and "'nav_vote' has no 'en' translation" in message
+    assert "templates/strings.yaml:" in message
+    assert "'nav_vote' has no 'en' translation" in message
 
 
 def test_undefined_template_variable(project: Path) -> None:
     edit(project / "templates/rules.html", "{{ window_text }}", "{{ window_txt }}")
     message = build_error(project)
-    assert "templates/rules.html" in message and "window_txt" in message
+    assert "templates/rules.html" in message
+    assert "window_txt" in message
 
 
 @pytest.mark.parametrize(

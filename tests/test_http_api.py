@@ -317,6 +317,22 @@ def test_client_ip_from_cloudfront_or_source() -> None:
     assert vote_handler.client_ip(event) == "130.176.179.75"
 
 
+def test_rest_api_v1_events_as_in_aws_china(campaign_file: Path) -> None:
+    """China's stack fronts the function with a REST API, which sends payload 1.0."""
+    event = load_event("rest_v1_status")
+    request = vote_handler.to_request(event, trusted_hops=2)
+    assert (request.method, request.path) == ("GET", "/api/status")
+    assert request.query == "voter=6kpsY-KcUgq-9VB7Ey7F-ZVHdq6-vnuSQh7qaRRG0iw"
+    # CloudFront appended the viewer, API Gateway the edge: entries left of them are
+    # whatever the client claimed, so they are never trusted.
+    assert request.client_ip == "203.0.113.9"
+    assert vote_handler.client_ip(event) == "54.222.1.10"
+    api = Client("lambda", votekit.MemoryStore(), campaign_file).api
+    result = vote_handler.handle(event, api)
+    assert result["statusCode"] == 200, result["body"]
+    assert set(json.loads(result["body"])) == {"state", "now", "day", "votes_left"}
+
+
 def test_broken_events_are_malformed_not_errors(tmp_path: Path, campaign_file: Path) -> None:
     api = Client("lambda", votekit.MemoryStore(), campaign_file).api
     events: list[dict[str, Any]] = [
@@ -400,7 +416,8 @@ def test_real_shaped_events_through_the_handler(
     assert refusal["Code"] == "method_not_allowed"
     assert refusal["Refusals"] == 1
     metrics = refusal["_aws"]["CloudWatchMetrics"][0]
-    assert metrics["Dimensions"] == [["Code"]]
+    # By code, and the total (empty dimension set) that the refusal-spike alarm watches.
+    assert metrics["Dimensions"] == [["Code"], []]
     assert {"route", "status", "code", "latency_ms"} <= set(recorded[0])
 
 

@@ -346,7 +346,7 @@ def test_day_turns_at_beijing_midnight(tmp_path: Path) -> None:
         after = srv.vote(voter.vote_body("e01")).json()
         assert (after["day"], after["votes_left_today"]) == ("2021-12-31", 4)
         page = srv.request("GET", "/zh/")
-        assert b'<body class="page"><p class="sim-banner" role="note">' in page.body
+        assert b'<body class="page"><aside class="sim-banner" aria-label=' in page.body
         assert b"2021-12-31T00:00:0" in page.body
     finally:
         srv.stop(signal.SIGKILL)

@@ -144,7 +144,8 @@ def test_page_budgets_on_the_built_files(site: Path) -> None:
 
 def test_qr_code_points_at_the_vote_page(site: Path) -> None:
     svg = (site / "qr.svg").read_text(encoding="utf-8")
-    assert svg.startswith("<svg") and "<title>" in svg
+    assert svg.startswith("<svg")
+    assert "<title>" in svg
     poster = (site / "zh" / "poster" / "index.html").read_text(encoding="utf-8")
     assert "https://vote.cqast.cn/zh/vote/" in poster
     assert "<svg" in poster
@@ -162,7 +163,8 @@ def test_the_poster_text_is_complete() -> None:
     content = load_content(ROOT / "content")
     for cand in content.candidates:
         zh, en = cand.body_html["zh"], cand.body_html["en"]
-        assert len(zh) > 150 and len(en) > len(zh), cand.id
+        assert len(zh) > 150, cand.id
+        assert len(en) > len(zh), cand.id
         # Every figure in the Chinese text is carried into the English one
         # (counts of 万, ten thousands, become millions or thousands in English).
         zh_numbers = set(re.findall(r"\d+(?![\d万])", re.sub(r"<[^>]+>", "", zh)))

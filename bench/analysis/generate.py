@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import base64
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,7 +107,7 @@ class Ids:
 
 def zipf_weights(n: int, s: float) -> np.ndarray:
     w = 1.0 / np.arange(1, n + 1) ** s
-    return w / w.sum()
+    return np.asarray(w / w.sum(), dtype=np.float64)
 
 
 def diurnal_times(rng: np.random.Generator, days: np.ndarray, hourly: np.ndarray) -> np.ndarray:
@@ -129,7 +130,7 @@ def sessions(
     rng: np.random.Generator,
     start: np.ndarray,
     counts: np.ndarray,
-    gaps_fn,  # type: ignore[no-untyped-def]
+    gaps_fn: Callable[[np.random.Generator, int], np.ndarray],
 ) -> tuple[np.ndarray, np.ndarray]:
     """Expand sessions (start time, number of votes) into vote times and session indexes."""
     idx = np.repeat(np.arange(len(start)), counts)
@@ -231,7 +232,7 @@ def crowd(
     uas: np.ndarray,
     label: str,
     episode: str,
-    gaps_fn=human_gaps,  # type: ignore[no-untyped-def]
+    gaps_fn: Callable[[np.random.Generator, int], np.ndarray] = human_gaps,
     counts: np.ndarray | None = None,
     voters: np.ndarray | None = None,
 ) -> np.ndarray:
