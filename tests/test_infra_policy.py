@@ -233,6 +233,13 @@ def test_the_shared_core_is_identical_in_both_partitions() -> None:
         "LedgerThrottleAlarm",
     ]
     world, china = load("stack.yaml")["Resources"], load("stack-cn.yaml")["Resources"]
+    # The one intended difference: in China the viewer's address comes from
+    # X-Forwarded-For behind two trusted proxies (CloudFront, then API Gateway).
+    china_env = china["VoteFunction"]["Properties"]["Environment"]["Variables"]
+    assert china_env.pop("TRUSTED_PROXY_HOPS") == "2"
+    assert (
+        "TRUSTED_PROXY_HOPS" not in world["VoteFunction"]["Properties"]["Environment"]["Variables"]
+    )
     for name in shared:
         assert world[name] == china[name], name
 
