@@ -77,6 +77,16 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--force-upload", action="store_true", help="re-upload every file (e.g. new headers)"
     )
+    p.add_argument(
+        "--wechat-secret-param",
+        default="",
+        help="identity mode wechat: SSM SecureString holding the Official Account's AppSecret",
+    )
+    p.add_argument(
+        "--pow-difficulty",
+        default="",
+        help="identity mode device+pow: override the difficulty (1-32) without a site rebuild",
+    )
     return p
 
 
@@ -215,6 +225,8 @@ class Deployment:
             "ReceiptKeyParameterName": names.receipt_key,
             "HashKeyParameterName": names.hash_key,
             "AlarmEmail": args.alarm_email,
+            "WeChatSecretParameterName": args.wechat_secret_param,
+            "PowDifficulty": args.pow_difficulty,
         }
         if args.reserved_concurrency is not None:
             params["ReservedConcurrency"] = str(args.reserved_concurrency)

@@ -13,6 +13,13 @@ Environment: ``CAMPAIGN_FILE`` (default ``campaign.json`` beside this file),
 ``LEDGER_TABLE``, ``CAPS_TABLE``, ``RECEIPT_KEY_PARAM`` and ``HASH_KEY_PARAM`` (SSM
 SecureString names holding base64url 32-byte secrets), ``METRICS_NAMESPACE`` and
 ``TRUSTED_PROXY_HOPS`` (see ``client_ip``).
+
+Identity modes (README "Identity modes"): ``POW_DIFFICULTY`` overrides the campaign's
+proof-of-work difficulty (leading zero bits) without redeploying the site: change the
+function's environment and new challenges use it. In ``wechat`` mode,
+``WECHAT_SECRET_PARAM`` names the SSM SecureString holding the Official Account's AppSecret
+(read in the same ``get_parameters`` call as the other secrets; the AppID is public and
+comes from campaign.json) and ``WECHAT_API_BASE`` may point the code exchange elsewhere.
 """
 
 from __future__ import annotations
@@ -67,11 +74,15 @@ def _make_store(environ: Mapping[str, str]) -> VoteStore:
     raise ConfigError(f"STORE must be dynamodb or sqlite, not {kind!r}")
 
 
-def _read_secrets(environ: Mapping[str, str], ssm: Any) -> tuple[bytes, bytes]:
-    """Both secrets in one SSM round trip: (receipt seed, hashing key)."""
+def _read_secrets(
+    environ: Mapping[str, str], ssm: Any, *, wechat: bool = False
+) -> tuple[bytes, bytes, str | None]:
+    """Every secret in one SSM round trip: (receipt seed, hashing key, WeChat AppSecret)."""
     from ballotbox.core.encoding import b64u_decode
 
     names = [_env(environ, "RECEIPT_KEY_PARAM"), _env(environ, "HASH_KEY_PARAM")]
+    if wechat:
+        names.append(_env(environ, "WECHAT_SECRET_PARAM"))
     if ssm is None:
         import boto3
 
@@ -82,12 +93,28 @@ def _read_secrets(environ: Mapping[str, str], ssm: Any) -> tuple[bytes, bytes]:
     if missing:
         raise ConfigError(f"SSM parameters not found: {missing}")
     try:
-        seed, key = (b64u_decode(values[n].strip()) for n in names)
+        seed, key = (b64u_decode(values[n].strip()) for n in names[:2])
     except ValueError as exc:
         raise ConfigError("SSM secrets must be base64url") from exc
     if len(seed) != 32 or len(key) != 32:
         raise ConfigError("SSM secrets must be 32 bytes each")
-    return seed, key
+    app_secret = values[names[2]].strip() if wechat else None
+    if wechat and not app_secret:
+        raise ConfigError("the WeChat AppSecret parameter is empty")
+    return seed, key, app_secret
+
+
+def pow_bits_from_env(environ: Mapping[str, str], default: int) -> Callable[[], int]:
+    """The difficulty: ``POW_DIFFICULTY`` if set (1..32), else the campaign's."""
+    from ballotbox.core.identity import MAX_POW_BITS
+
+    raw = environ.get("POW_DIFFICULTY", "").strip()
+    if not raw:
+        return lambda: default
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_POW_BITS:
+        raise ConfigError(f"POW_DIFFICULTY must be a whole number 1..{MAX_POW_BITS}")
+    bits = int(raw)
+    return lambda: bits
 
 
 def build_api(
@@ -105,13 +132,22 @@ def build_api(
 
     campaign_file = Path(environ.get("CAMPAIGN_FILE") or DEFAULT_CAMPAIGN_FILE)
     campaign = Campaign.from_dict(json.loads(campaign_file.read_text("utf-8")))
-    seed, hash_key = _read_secrets(environ, ssm)
+    policy = campaign.identity
+    seed, hash_key, app_secret = _read_secrets(environ, ssm, wechat=policy.mode == "wechat")
+    wechat = None
+    if app_secret is not None and policy.wechat_appid:
+        from ballotbox.wechat import DEFAULT_API_BASE, WeChatOAuth
+
+        base = environ.get("WECHAT_API_BASE", "").strip() or DEFAULT_API_BASE
+        wechat = WeChatOAuth(policy.wechat_appid, app_secret, base_url=base)
     return Api(
         campaign=campaign,
         signer=Signer(seed),
         hasher=Hasher(hash_key),
         store=TimedStore(store if store is not None else _make_store(environ)),
         clock=clock or _utc_now,
+        pow_bits=pow_bits_from_env(environ, policy.pow_bits),
+        wechat=wechat,
     )
 
 

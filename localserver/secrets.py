@@ -65,3 +65,24 @@ def ensure_secrets(data_dir: Path) -> Secrets:
         receipt_seed=_read_or_create(data_dir / RECEIPT_KEY_FILE),
         hash_key=_read_or_create(data_dir / HASH_KEY_FILE),
     )
+
+
+#: The Official Account's AppSecret for ``wechat`` mode: written by the organiser (0600),
+#: never created here (WeChat issues it). The AppID is public: campaign.yaml has it.
+WECHAT_SECRET_FILE = "wechat_secret"  # noqa: S105 - a file name, not a secret
+
+
+def read_wechat_secret(data_dir: Path) -> str | None:
+    """The AppSecret from ``data_dir``, or None if the file is absent."""
+    path = data_dir / WECHAT_SECRET_FILE
+    try:
+        text = path.read_text("ascii").strip()
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:  # unreadable, or not ASCII
+        raise SecretsError(f"{path} cannot be read as ASCII") from exc
+    if not text:
+        raise SecretsError(f"{path} is empty")
+    if path.stat().st_mode & 0o077:
+        raise SecretsError(f"{path} must be private: chmod 600 {path}")
+    return text

@@ -31,7 +31,8 @@ from ballotbox.stores.sqlite import DEFAULT_FILENAME, SqliteStore
 
 from localserver.clock import Clock, make_clock
 from localserver.headers import security_headers
-from localserver.secrets import ensure_secrets
+from localserver.identity import client_of, pow_setting, wechat_client
+from localserver.secrets import ensure_secrets, read_wechat_secret
 from localserver.static import StaticSite, sim_banner
 
 DRAIN_SECONDS = 10.0
@@ -158,13 +159,16 @@ class VoteHandler(BaseHTTPRequestHandler):
         body = self._read_body()
         if isinstance(body, Response):
             return body
+        # The socket peer; X-Forwarded-For only from a local reverse proxy (see identity).
+        client_ip, exempt = client_of(self.client_address[0], self.headers.get("X-Forwarded-For"))
         request = Request(
             method=self.command,
             path=path,
             query=query,
             headers={k.lower(): v for k, v in self.headers.items()},
             body=body,
-            client_ip=self.client_address[0],  # the socket peer: never X-Forwarded-For
+            client_ip=client_ip,
+            limit_exempt=exempt,
         )
         try:
             return self.server.api.handle(request)
@@ -223,12 +227,18 @@ def run(dist: Path, *, host: str, port: int, data_dir: Path, now: datetime | Non
     # rather than holding a phone on a spinner (the lock is only ever held by other
     # processes, e.g. a manual sqlite3 session: this server has a single writer).
     store = SqliteStore(data_dir / DEFAULT_FILENAME, busy_timeout_ms=2000)
+    policy = campaign.identity
+    wechat = wechat_client(policy.wechat_appid, read_wechat_secret(data_dir))
+    if policy.mode == "wechat" and wechat is None:
+        log(f"warning: wechat mode, but no AppSecret in {data_dir}/wechat_secret: sign-ins get 503")
     api = Api(
         campaign=campaign,
         signer=signer,
         hasher=Hasher(secrets.hash_key),
         store=store,
         clock=clock.now,
+        pow_bits=pow_setting(data_dir, policy.pow_bits),
+        wechat=wechat,
     )
     server = VoteServer((host, port), api=api, site=StaticSite(dist), clock=clock)
 

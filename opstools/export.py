@@ -40,11 +40,14 @@ class ExportError(RuntimeError):
 
 
 def export_line(vote: VoteRecord) -> str:
-    return json.dumps(
-        {name: getattr(vote, name) for name in EXPORT_FIELDS},
-        ensure_ascii=False,
-        separators=(",", ":"),
-    )
+    """One line; outside device mode it also carries ``identity`` and, for wechat, the
+    hashed ``person`` (a device-mode line is exactly DESIGN's, unchanged)."""
+    line = {name: getattr(vote, name) for name in EXPORT_FIELDS}
+    if vote.identity != "device":
+        line["identity"] = vote.identity
+    if vote.person:
+        line["person"] = vote.person
+    return json.dumps(line, ensure_ascii=False, separators=(",", ":"))
 
 
 def open_store(args: argparse.Namespace) -> VoteStore:

@@ -97,7 +97,9 @@ class Auditor:
             reasons.append("replay: voter and nonce already used")
         self.seen_nonces.add(nonce_key)
         reasons += self._check_time(line)
-        key = (line["voter"], line["day"], line["candidate"])
+        # The cap's subject: the person in wechat mode (a second key is the same voter).
+        subject = line.get("person") or line["voter"]
+        key = (subject, line["day"], line["candidate"])
         # A replayed line is already reported; it must not also count as a second vote.
         n = self.counts[key] = self.counts.get(key, 0) + (0 if replayed else 1)
         if n > self.campaign.daily_cap and not replayed:

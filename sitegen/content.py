@@ -34,6 +34,24 @@ CAMPAIGN_KEYS = {
     "daily_cap": True,
     "lists": True,
     "results": False,
+    "identity": False,
+}
+#: ``identity:`` (README "Identity modes"): who counts as one voter. Absent = device.
+IDENTITY_KEYS = {
+    "mode": True,
+    "pow_difficulty": False,
+    "credential_minutes": False,
+    "wechat_appid": False,
+    "wechat_authorize_url": False,
+    "network_burst": False,
+    "network_per_minute": False,
+}
+IDENTITY_MODES = ("device", "device+pow", "wechat")
+_IDENTITY_RANGES = {
+    "pow_difficulty": (1, 32),
+    "credential_minutes": (1, 24 * 60),
+    "network_burst": (1, 10**7),
+    "network_per_minute": (1, 10**8),
 }
 LIST_KEYS = {"kind": True, "folder": True, "select": True, "title": True, "candidates_title": True}
 CANDIDATE_KEYS = {"title": True, "order": True}
@@ -84,6 +102,12 @@ class Campaign:
     daily_cap: int
     lists: tuple[ListSpec, ...]
     results: Mapping[str, Any]
+    # The validated ``identity`` block, as campaign.json carries it; None means device.
+    identity: Mapping[str, Any] | None = None
+
+    @property
+    def identity_mode(self) -> str:
+        return str(self.identity["mode"]) if self.identity else "device"
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,6 +301,7 @@ def load_campaign(path: Path) -> Campaign:
     results = doc.values.get("results") or {}
     if not isinstance(results, dict):
         raise BuildError("'results' must be a mapping", path, doc.line_of("results"))
+    identity = _identity(doc) if "identity" in doc.values else None
     return Campaign(
         id=campaign_id,
         base_url=base_url,
@@ -290,7 +315,50 @@ def load_campaign(path: Path) -> Campaign:
         daily_cap=_int(doc, "daily_cap", 1),
         lists=tuple(lists),
         results=results,
+        identity=identity,
     )
+
+
+def _identity(doc: _Doc) -> dict[str, Any]:
+    """Validate ``identity:``; errors point at its line (nested keys have no own line)."""
+    line = doc.line_of("identity")
+    raw = doc.values["identity"]
+    if not isinstance(raw, dict):
+        raise BuildError("'identity' must be a mapping with a 'mode'", doc.path, line)
+    sub = _Doc(doc.path, {str(k): v for k, v in raw.items()}, {}, line)
+    _check_keys(sub, IDENTITY_KEYS, "identity")
+    mode = raw["mode"]
+    if mode not in IDENTITY_MODES:
+        raise BuildError(
+            f"identity 'mode' must be one of {', '.join(IDENTITY_MODES)}, not {mode!r}",
+            doc.path,
+            line,
+        )
+    out: dict[str, Any] = {"mode": mode}
+    for key, (low, high) in _IDENTITY_RANGES.items():
+        if key in raw:
+            value = raw[key]
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise BuildError(
+                    f"identity {key!r} must be a whole number from {low} to {high}", doc.path, line
+                )
+            out[key] = value
+    for key in ("wechat_appid", "wechat_authorize_url"):
+        if key in raw:
+            value = raw[key]
+            if not isinstance(value, str) or not re.fullmatch(r"[\x21-\x7e]{1,200}", value):
+                raise BuildError(f"identity {key!r} must be a text without spaces", doc.path, line)
+            out[key] = value
+    if mode == "wechat" and "wechat_appid" not in out:
+        raise BuildError(
+            "identity mode 'wechat' needs 'wechat_appid' (the Official Account's AppID)",
+            doc.path,
+            line,
+        )
+    url = out.get("wechat_authorize_url")
+    if url is not None and not re.fullmatch(r"https?://[^\s?#]+", url):
+        raise BuildError("identity 'wechat_authorize_url' must be an http(s) URL", doc.path, line)
+    return out
 
 
 def _load_translated(

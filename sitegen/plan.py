@@ -18,6 +18,8 @@ from sitegen.content import Candidate, Content, ListSpec, plain_summary
 from sitegen.render import format_date, last_day
 
 OG_LOCALE = {"zh": "zh_CN", "en": "en_US"}
+#: WeChat's OAuth page (the silent `snsapi_base` sign-in of wechat mode).
+WECHAT_AUTHORIZE = "https://open.weixin.qq.com/connect/oauth2/authorize"
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +143,19 @@ def plan_site(
                 for key, texts in strings.items()
                 if key.startswith("vjs_")
             },
+            **({"identity": identity_config()} if campaign.identity else {}),
         }
+
+    def identity_config() -> dict[str, Any]:
+        """The identity mode for the page: only what it needs, and the lazy PoW worker."""
+        identity = dict(campaign.identity or {})
+        out: dict[str, Any] = {"mode": identity["mode"]}
+        if identity["mode"] == "device+pow":
+            out["worker"] = asset_urls["js/pow.js"]
+        if identity["mode"] == "wechat":
+            out["appid"] = identity["wechat_appid"]
+            out["authorize"] = identity.get("wechat_authorize_url", WECHAT_AUTHORIZE)
+        return out
 
     outputs: list[Output] = []
 
@@ -173,6 +187,10 @@ def plan_site(
                 "vote_path": page_url(lang, "vote"),
                 "rules_path": page_url(lang, "rules"),
                 "page_name": name,
+                "identity_mode": campaign.identity_mode,
+                "identity_text": strings["identity_" + campaign.identity_mode.replace("+", "_")][
+                    lang
+                ],
             }
             ctx.update(extra[lang])
             outputs.append(
@@ -323,6 +341,8 @@ def plan_site(
         "api": api,
         "receipt_key": receipt_key,
         "vote_url": vote_urls,
+        # Only when content/campaign.yaml sets it: device mode keeps DESIGN's exact shape.
+        **({"identity": dict(campaign.identity)} if campaign.identity else {}),
         "candidates": [
             {
                 "id": c.id,

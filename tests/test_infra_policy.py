@@ -46,9 +46,16 @@ def as_list(value: Any) -> list[Any]:
 
 
 def policy_statements(template: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every statement a role can hold, including those present only under a condition."""
     for role in resources(template, "AWS::IAM::Role").values():
         for policy in role["Properties"].get("Policies", []):
-            yield from policy["PolicyDocument"]["Statement"]
+            for statement in policy["PolicyDocument"]["Statement"]:
+                if "Fn::If" in statement:
+                    _, when_true, when_false = statement["Fn::If"]
+                    assert when_false == {"Ref": "AWS::NoValue"}, statement
+                    yield when_true
+                else:
+                    yield statement
 
 
 def refers_to(value: Any, logical_id: str) -> bool:
@@ -124,14 +131,17 @@ def test_no_wildcard_actions_or_resources(template: dict[str, Any]) -> None:
             assert resource != "*", statement
             text = resource.get("Fn::Sub", "") if isinstance(resource, dict) else resource
             if text.endswith("/*"):
-                # The one pattern: a KMS key, usable only via SSM for our two parameters.
+                # The one pattern: a KMS key, usable only via SSM for our own parameters.
                 assert statement["Action"] == "kms:Decrypt"
                 condition = statement["Condition"]
                 assert "kms:ViaService" in condition["StringEquals"]
-                params = condition["ForAnyValue:StringEquals"][
-                    "kms:EncryptionContext:PARAMETER_ARN"
-                ]
-                assert len(params) == 2
+                context = "kms:EncryptionContext:PARAMETER_ARN"
+                if "ForAnyValue:StringEquals" in condition:
+                    assert len(condition["ForAnyValue:StringEquals"][context]) == 2
+                else:  # the WeChat AppSecret, in wechat mode only
+                    assert refers_to(
+                        condition["StringEquals"][context], "WeChatSecretParameterName"
+                    )
 
 
 def test_ledger_is_append_only_for_the_function(template: dict[str, Any]) -> None:
@@ -151,11 +161,20 @@ def test_caps_and_secrets_are_scoped_exactly(template: dict[str, Any]) -> None:
         if refers_to(statement["Resource"], "CapsTable"):
             caps |= set(as_list(statement["Action"]))
         if statement["Action"] == "ssm:GetParameters":
-            ssm = as_list(statement["Resource"])
+            ssm += as_list(statement["Resource"])
     assert caps == {"dynamodb:UpdateItem", "dynamodb:Query", "dynamodb:GetItem"}
-    assert len(ssm) == 2
+    assert len(ssm) == 3
     assert refers_to(ssm[0], "ReceiptKeyParameterName")
     assert refers_to(ssm[1], "HashKeyParameterName")
+    # Only when the stack is given one (identity mode wechat).
+    assert refers_to(ssm[2], "WeChatSecretParameterName")
+    wechat = next(s for s in policy_statements(template) if s.get("Sid") == "ReadTheWeChatSecret")
+    conditional = [
+        s for s in template["Resources"]["FunctionRole"]["Properties"]["Policies"][0][
+            "PolicyDocument"]["Statement"] if "Fn::If" in s
+    ]  # fmt: skip
+    assert all(s["Fn::If"][0] == "HasWeChatSecret" for s in conditional)
+    assert wechat["Action"] == "ssm:GetParameters"
 
 
 def test_arns_are_partition_aware(template: dict[str, Any]) -> None:

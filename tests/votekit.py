@@ -126,9 +126,9 @@ class MemoryStore:
             if original is not None:
                 if original.ballot != vote.ballot:
                     raise NonceReused
-                key = (original.voter, original.day, original.candidate)
+                key = (original.cap_subject, original.day, original.candidate)
                 return RecordOutcome("duplicate", original, cap - self._caps.get(key, 0))
-            key = (vote.voter, vote.day, vote.candidate)
+            key = (vote.cap_subject, vote.day, vote.candidate)
             used = self._caps.get(key, 0)
             if used >= cap:
                 raise DailyLimitReached

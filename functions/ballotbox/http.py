@@ -10,39 +10,69 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 from ballotbox.core.ballot import MAX_BODY, parse_request
 from ballotbox.core.campaign import Campaign
+from ballotbox.core.clock import beijing_iso
+from ballotbox.core.encoding import b64u_decode
 from ballotbox.core.errors import (
     BadSignature,
+    CredentialExpired,
+    CredentialInvalid,
+    CredentialMissing,
     DailyLimitReached,
     MalformedRequest,
     MethodNotAllowed,
+    NetworkLimited,
     NonceReused,
     NotFound,
     PayloadTooLarge,
+    ProofExpired,
+    ProofInvalid,
+    ProofRequired,
     Unavailable,
     UnknownCandidate,
     UnsupportedMediaType,
     VoteError,
     VotingClosed,
     VotingNotOpen,
+    WeChatCodeInvalid,
     WrongCampaign,
 )
+from ballotbox.core.identity import (
+    Identity,
+    TokenBox,
+    bearer,
+    check_credential,
+    check_proof,
+    issue_challenge,
+    issue_credential,
+)
 from ballotbox.core.privacy import Hasher
+from ballotbox.core.ratelimit import NetworkLimiter
 from ballotbox.core.service import cast_vote, success_body, voter_status
 from ballotbox.core.signature import Signer
 from ballotbox.stores.base import VoteStore
+
+if TYPE_CHECKING:  # the client (and urllib) is imported only where wechat mode runs
+    from ballotbox.wechat import OpenIdExchange
 
 #: DESIGN section 4's error table: the only place a refusal becomes a status.
 STATUS: dict[type[VoteError], int] = {
     MalformedRequest: 400,
     BadSignature: 401,
+    CredentialMissing: 401,
+    CredentialInvalid: 401,
+    CredentialExpired: 401,
+    ProofInvalid: 401,
+    ProofExpired: 401,
+    WeChatCodeInvalid: 401,
     VotingNotOpen: 403,
     VotingClosed: 403,
+    ProofRequired: 403,
     NotFound: 404,
     MethodNotAllowed: 405,
     NonceReused: 409,
@@ -51,14 +81,24 @@ STATUS: dict[type[VoteError], int] = {
     UnknownCandidate: 422,
     WrongCampaign: 422,
     DailyLimitReached: 429,
+    NetworkLimited: 429,
     Unavailable: 503,
 }
+#: 401s that a credential would cure: they name the scheme (RFC 9110 WWW-Authenticate).
+_BEARER_401 = (CredentialMissing, CredentialInvalid, CredentialExpired)
 
 JSON_HEADERS: Mapping[str, str] = {
     "Content-Type": "application/json; charset=utf-8",
     "Cache-Control": "no-store",
 }
 ROUTES: Mapping[str, str] = {"/api/vote": "POST", "/api/status": "GET", "/api/health": "GET"}
+#: Routes that exist only in the identity modes that use them (device mode: DESIGN's three).
+MODE_ROUTES: Mapping[str, Mapping[str, str]] = {
+    "device": {},
+    "device+pow": {"/api/challenge": "GET", "/api/credential": "POST"},
+    "wechat": {"/api/credential": "POST"},
+}
+CREDENTIAL_FIELDS = {"device+pow": frozenset({"voter"}), "wechat": frozenset({"voter", "code"})}
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +109,8 @@ class Request:
     headers: Mapping[str, str]  # keys in lower case
     body: bytes
     client_ip: str | None
+    # An adapter sets this for requests no network limit applies to (see localserver).
+    limit_exempt: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,10 +133,13 @@ def json_response(
 def error_response(error: VoteError, route: str) -> Response:
     """A refusal: ``{"error": CODE, "message": {"zh", "en"}}`` with the table's status."""
     extra: dict[str, str] = {}
-    if isinstance(error, Unavailable):
+    if isinstance(error, Unavailable | NetworkLimited):
         extra["Retry-After"] = str(error.retry_after)
-    if isinstance(error, MethodNotAllowed) and "/api/" + route in ROUTES:
-        extra["Allow"] = ROUTES["/api/" + route]
+    if isinstance(error, _BEARER_401):
+        extra["WWW-Authenticate"] = 'Bearer realm="vote"'
+    allow = {**ROUTES, **MODE_ROUTES["device+pow"]}.get("/api/" + route)
+    if isinstance(error, MethodNotAllowed) and allow:
+        extra["Allow"] = allow
     return json_response(
         STATUS[type(error)],
         {"error": error.code, "message": error.message()},
@@ -124,7 +169,12 @@ def _is_json(content_type: str | None) -> bool:
 
 
 class Api:
-    """The three endpoints, wired to one campaign, signer, hasher, store and clock."""
+    """The endpoints, wired to one campaign, signer, hasher, store and clock.
+
+    The identity mode (``campaign.identity``) adds its routes; ``pow_bits`` gives the
+    proof-of-work difficulty at run time (so it can change without a redeploy), and
+    ``wechat`` exchanges OAuth codes in wechat mode.
+    """
 
     def __init__(
         self,
@@ -134,31 +184,73 @@ class Api:
         hasher: Hasher,
         store: VoteStore,
         clock: Callable[[], datetime],
+        pow_bits: Callable[[], int] | None = None,
+        wechat: OpenIdExchange | None = None,
+        limiter: NetworkLimiter | None = None,
     ) -> None:
         self.campaign = campaign
         self.signer = signer
         self.hasher = hasher
         self.store = store
         self.clock = clock
+        policy = campaign.identity
+        self.policy = policy
+        self.routes = {**ROUTES, **MODE_ROUTES[policy.mode]}
+        self.pow_bits = pow_bits or (lambda: policy.pow_bits)
+        self.wechat = wechat
+        self.tokens = TokenBox(hasher.subkey(b"tokens/v1"))
+        self.limiter = limiter or NetworkLimiter(policy.network_burst, policy.network_per_minute)
 
     def handle(self, request: Request) -> Response:
         """Answer one request. Refusals become the table's answers; bugs propagate."""
         path = request.path
-        route = path.removeprefix("/api/") if path in ROUTES else "unknown"
+        route = path.removeprefix("/api/") if path in self.routes else "unknown"
         try:
-            if path not in ROUTES:
+            if path not in self.routes:
                 raise NotFound
-            if request.method != ROUTES[path]:  # methods are case-sensitive (RFC 9110)
+            if request.method != self.routes[path]:  # methods are case-sensitive (RFC 9110)
                 raise MethodNotAllowed
+            if route != "health":  # health answers load balancers and probes, unlimited
+                self._limit(request)
             if route == "vote":
                 return self._vote(request)
             if route == "status":
                 return self._status(request)
+            if route == "challenge":
+                return self._challenge(request)
+            if route == "credential":
+                return self._credential(request)
             if not self.store.healthy():  # ready means able to record a vote
                 raise Unavailable("the store is not healthy")
             return json_response(200, {"ok": True}, route=route, code="ok")
         except VoteError as error:
             return error_response(error, route)
+
+    def _limit(self, request: Request) -> None:
+        """One token from the request's network bucket, or ``NetworkLimited``."""
+        if request.limit_exempt:
+            return
+        network = self.hasher.net(request.client_ip)
+        wait = self.limiter.take(network, self.clock().timestamp())
+        if wait > 0:
+            raise NetworkLimited(retry_after=NetworkLimiter.retry_after(wait))
+
+    def _identity(self, request: Request, voter: str) -> Identity | None:
+        """The checked credential of a request, in the modes that need one."""
+        mode = self.policy.mode
+        if mode == "device":
+            return None
+        token = bearer(request.headers.get("authorization"))
+        if token is None:
+            raise ProofRequired if mode == "device+pow" else CredentialMissing
+        return check_credential(
+            self.tokens,
+            token,
+            campaign=self.campaign.id,
+            mode=mode,
+            voter=voter,
+            now=self.clock().timestamp(),
+        )
 
     def _vote(self, request: Request) -> Response:
         if not _is_json(request.headers.get("content-type")):
@@ -166,6 +258,7 @@ class Api:
         if len(request.body) > MAX_BODY:
             raise PayloadTooLarge
         vote = parse_request(request.body)
+        identity = self._identity(request, vote.ballot.voter)
         outcome = cast_vote(
             vote,
             campaign=self.campaign,
@@ -174,16 +267,112 @@ class Api:
             now=self.clock(),
             net=self.hasher.net(request.client_ip),
             ua=self.hasher.ua(request.headers.get("user-agent")),
+            identity=identity.mode if identity else "device",
+            person=identity.person if identity else "",
         )
         return json_response(200, success_body(outcome), route="vote", code=outcome.status)
 
     def _status(self, request: Request) -> Response:
-        try:
-            query = parse_qs(request.query, keep_blank_values=True, strict_parsing=False)
-        except ValueError as exc:  # e.g. too many fields
-            raise MalformedRequest("bad query string") from exc
-        voters = query.get("voter", [])
-        if len(voters) != 1:
-            raise MalformedRequest("give exactly one voter")
-        report = voter_status(self.campaign, self.store, voters[0], self.clock())
+        voter = _one_voter(request.query)
+        person = ""
+        if self.policy.mode == "wechat":
+            # The counts are the person's: a second key must not show a fresh allowance.
+            identity = self._identity(request, voter)
+            person = identity.person if identity else ""
+        report = voter_status(self.campaign, self.store, voter, self.clock(), person)
         return json_response(200, report.to_json(), route="status", code="ok")
+
+    def _challenge(self, request: Request) -> Response:
+        """``GET /api/challenge?voter=K``: a sealed, expiring puzzle bound to the key."""
+        voter = _one_voter(request.query)
+        _check_voter_key(voter)
+        bits = self.pow_bits()
+        challenge = issue_challenge(
+            self.tokens,
+            campaign=self.campaign.id,
+            voter=voter,
+            bits=bits,
+            now=self.clock().timestamp(),
+        )
+        body = {
+            "challenge": challenge.token,
+            "difficulty": challenge.bits,
+            "expires": _iso(challenge.expires),
+        }
+        return json_response(200, body, route="challenge", code="ok")
+
+    def _credential(self, request: Request) -> Response:
+        """``POST /api/credential``: a proof of work (header) or a WeChat code, for a key."""
+        if not _is_json(request.headers.get("content-type")):
+            raise UnsupportedMediaType
+        if len(request.body) > MAX_BODY:
+            raise PayloadTooLarge
+        mode = self.policy.mode
+        fields = _json_object(request.body, CREDENTIAL_FIELDS[mode])
+        voter = fields["voter"]
+        _check_voter_key(voter)
+        now = self.clock().timestamp()
+        if mode == "device+pow":
+            proof = request.headers.get("x-proof-of-work")
+            if not proof:
+                raise ProofRequired
+            check_proof(self.tokens, proof, campaign=self.campaign.id, voter=voter, now=now)
+            person = ""
+            # The key has paid: its credential lasts the campaign (no second proof).
+            lifetime = max(1, int(self.campaign.closes.timestamp() - now))
+        else:
+            code = fields["code"]
+            if not 0 < len(code) <= 128 or not code.isascii() or not code.isprintable():
+                raise MalformedRequest("code must be WeChat's OAuth code")
+            if self.wechat is None:
+                raise Unavailable("wechat mode without a configured AppID secret")
+            person = self.hasher.person(self.wechat.openid(code))
+            lifetime = self.policy.credential_minutes * 60
+        credential = issue_credential(
+            self.tokens,
+            campaign=self.campaign.id,
+            mode=mode,
+            voter=voter,
+            person=person,
+            now=now,
+            lifetime_s=lifetime,
+        )
+        body = {"credential": credential.token, "expires": _iso(credential.expires), "mode": mode}
+        return json_response(200, body, route="credential", code="ok")
+
+
+def _one_voter(query_string: str) -> str:
+    try:
+        query = parse_qs(query_string, keep_blank_values=True, strict_parsing=False)
+    except ValueError as exc:  # e.g. too many fields
+        raise MalformedRequest("bad query string") from exc
+    voters = query.get("voter", [])
+    if len(voters) != 1:
+        raise MalformedRequest("give exactly one voter")
+    return voters[0]
+
+
+def _check_voter_key(voter: str) -> None:
+    try:
+        key = b64u_decode(voter)
+    except ValueError as exc:
+        raise MalformedRequest("voter is not base64url") from exc
+    if len(key) != 32:
+        raise MalformedRequest("voter must be a 32-byte key")
+
+
+def _json_object(body: bytes, fields: frozenset[str]) -> dict[str, str]:
+    """A JSON object with exactly ``fields``, each a string."""
+    try:
+        value = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise MalformedRequest("the body is not JSON") from exc
+    if not isinstance(value, dict) or set(value) != fields:
+        raise MalformedRequest(f"the body must be an object with exactly {sorted(fields)}")
+    if not all(isinstance(value[name], str) for name in fields):
+        raise MalformedRequest("every field must be a string")
+    return value
+
+
+def _iso(epoch: int) -> str:
+    return beijing_iso(datetime.fromtimestamp(epoch, UTC))

@@ -25,7 +25,10 @@ import polars as pl
 
 # What analyze needs; every other field (ballot, signature, day, ...) is ignored.
 REQUIRED = ("vote_id", "voter", "candidate", "recorded_at", "net", "ua")
-SCHEMA = {name: pl.String for name in REQUIRED}
+#: wechat mode's hashed OpenID: when present, the analysis groups by it (a person with
+#: two keys is one voter), else by the key.
+OPTIONAL = ("person",)
+SCHEMA = {name: pl.String for name in (*REQUIRED, *OPTIONAL)}
 # recorded_at is ISO 8601 with milliseconds and an offset (+08:00 in practice).
 TS_FORMAT = "%Y-%m-%dT%H:%M:%S%.f%:z"
 BLOCK = 64 << 20
@@ -90,7 +93,7 @@ def _blocks(path: Path) -> Iterator[tuple[bytes, int]]:
 
 def _slow(block: bytes, first_line: int, bad: list[Malformed]) -> pl.DataFrame:
     """Line-by-line parse of a block polars rejected: keep good lines, name bad ones."""
-    cols: dict[str, list[str]] = {k: [] for k in REQUIRED}
+    cols: dict[str, list[str | None]] = {k: [] for k in (*REQUIRED, *OPTIONAL)}
     lines: list[int] = []
     for i, raw in enumerate(block.split(b"\n")[:-1]):
         no = first_line + i
@@ -115,6 +118,8 @@ def _slow(block: bytes, first_line: int, bad: list[Malformed]) -> pl.DataFrame:
             continue
         for k in REQUIRED:
             cols[k].append(obj[k])
+        person = obj.get("person")
+        cols["person"].append(person if isinstance(person, str) and person else None)
         lines.append(no)
     return pl.DataFrame({**cols, "_line": lines}, schema={**SCHEMA, "_line": pl.Int64})
 
@@ -179,7 +184,9 @@ def read_votes(
     )
     df = df.sort("t_ms", maintain_order=True)
     cand, cand_names = _codes(df["candidate"])
-    voter, voter_names = _codes(df["voter"])
+    # The person where known (wechat mode), else the device key.
+    who = df.select(pl.coalesce(pl.col("person").replace("", None), pl.col("voter")))
+    voter, voter_names = _codes(who.to_series().alias("voter"))
     net, net_names = _codes(df["net"])
     ua, ua_names = _codes(df["ua"])
     bad.sort(key=lambda m: m.line)

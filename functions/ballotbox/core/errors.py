@@ -104,3 +104,62 @@ class Unavailable(VoteError):
     def __init__(self, detail: str | None = None, retry_after: int = 2) -> None:
         super().__init__(detail)
         self.retry_after = retry_after
+
+
+# -- identity modes and per-network limits (README "Identity modes") -------------------
+
+
+class CredentialMissing(VoteError):
+    code = "credential_missing"
+    zh = "本次评选需要先通过微信确认身份，请在微信中打开投票页。"
+    en = "This vote needs a WeChat sign-in first; open the vote page inside WeChat."
+
+
+class CredentialInvalid(VoteError):
+    code = "credential_invalid"
+    zh = "身份凭证无效（不属于本设备或本次评选），请重新打开投票页。"
+    en = "The voter credential is not valid for this device or campaign; reopen the vote page."
+
+
+class CredentialExpired(VoteError):
+    code = "credential_expired"
+    zh = "身份凭证已过期，请重新打开投票页。"
+    en = "The voter credential has expired; reopen the vote page."
+
+
+class ProofRequired(VoteError):
+    code = "proof_required"
+    zh = "新设备首次投票前需要完成一次计算验证。"
+    en = "A new device must complete a proof of work before its first vote."
+
+
+class ProofInvalid(VoteError):
+    code = "proof_invalid"
+    zh = "计算验证不正确，请重试。"
+    en = "The proof of work is not valid; please try again."
+
+
+class ProofExpired(VoteError):
+    code = "proof_expired"
+    zh = "计算验证已过期，请重试。"
+    en = "The proof of work has expired; please try again."
+
+
+class WeChatCodeInvalid(VoteError):
+    """WeChat refused the sign-in code: invalid (40029), already used (40163), expired."""
+
+    code = "wechat_code_invalid"
+    zh = "微信登录已失效，请重新打开投票页。"
+    en = "The WeChat sign-in has expired or was already used; reopen the vote page."
+
+
+class NetworkLimited(VoteError):
+    """Too many requests from one network prefix: the client waits ``retry_after`` seconds."""
+
+    code = "network_limited"
+    zh = "您所在网络的请求过于频繁，请稍后再试。"
+    en = "Too many requests from your network; please try again shortly."
+
+    def __init__(self, detail: str | None = None, retry_after: int = 1) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after

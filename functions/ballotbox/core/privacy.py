@@ -45,3 +45,11 @@ class Hasher:
 
     def ua(self, user_agent: str | None) -> str:
         return self._hash(b"ua", user_agent or "")
+
+    def person(self, openid: str) -> str:
+        """A WeChat OpenID as the ledger may keep it: ``wx:`` + its keyed hash, never raw."""
+        return "wx:" + self._hash(b"wechat-openid", openid)
+
+    def subkey(self, purpose: bytes) -> bytes:
+        """A separate key for another use (e.g. sealing credentials): one secret to keep."""
+        return hmac.new(self._key, b"ballotbox/" + purpose, "sha256").digest()

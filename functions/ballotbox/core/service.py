@@ -60,11 +60,14 @@ def cast_vote(
     now: datetime,
     net: str,
     ua: str,
+    identity: str = "device",
+    person: str = "",
 ) -> RecordOutcome:
     """Check signature, campaign, candidate and window, then let the store decide the rest.
 
     Replay, nonce reuse and the daily cap are the store's: only its atomic write can
-    decide them without a race.
+    decide them without a race. ``identity`` and ``person`` come from a checked credential
+    (see ``ballotbox.core.identity``); with a person the cap counts per person.
     """
     ballot = request.ballot
     # The signature first: an unauthenticated request learns nothing about the rules.
@@ -99,12 +102,19 @@ def cast_vote(
         receipt_signature=signer.sign(receipt.encode("utf-8")),
         net=net,
         ua=ua,
+        identity=identity,
+        person=person,
     )
     return store.record(record, campaign.daily_cap)
 
 
-def voter_status(campaign: Campaign, store: VoteStore, voter: str, now: datetime) -> StatusReport:
-    """What ``GET /api/status`` reports: the window and today's votes left per candidate."""
+def voter_status(
+    campaign: Campaign, store: VoteStore, voter: str, now: datetime, person: str = ""
+) -> StatusReport:
+    """What ``GET /api/status`` reports: the window and today's votes left per candidate.
+
+    With a ``person`` (wechat mode) the counts are the person's, whatever key asks.
+    """
     try:
         key = b64u_decode(voter)
     except ValueError as exc:
@@ -112,7 +122,7 @@ def voter_status(campaign: Campaign, store: VoteStore, voter: str, now: datetime
     if len(key) != VOTER_KEY_BYTES:
         raise MalformedRequest("voter must be a 32-byte key")
     day = beijing_day(now)
-    used = store.votes_used(voter, day)
+    used = store.votes_used(person or voter, day)
     return StatusReport(
         state=window_state(campaign, now),
         now=beijing_iso(now),

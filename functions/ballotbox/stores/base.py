@@ -28,6 +28,14 @@ class VoteRecord:
     receipt_signature: str  # base64url
     net: str  # keyed hash of the client's network prefix (IPv4 /24, IPv6 /48)
     ua: str  # keyed hash of the User-Agent
+    # Identity modes (README "Identity modes"); the defaults are DESIGN's device mode.
+    identity: str = "device"  # device | device+pow | wechat
+    person: str = ""  # wechat: "wx:" + keyed hash of the OpenID; never the raw OpenID
+
+    @property
+    def cap_subject(self) -> str:
+        """Whose daily cap this vote counts against: the person if known, else the key."""
+        return self.person or self.voter
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,14 +49,14 @@ class VoteStore(Protocol):
     """What the vote service needs from storage.
 
     ``record`` raises ``NonceReused`` (same voter and nonce, different ballot),
-    ``DailyLimitReached`` (the voter already has ``cap`` votes for the candidate that
-    day) or ``Unavailable`` (throttled or down, nothing written).
+    ``DailyLimitReached`` (the vote's ``cap_subject`` already has ``cap`` votes for the
+    candidate that day) or ``Unavailable`` (throttled or down, nothing written).
     """
 
     def record(self, vote: VoteRecord, cap: int) -> RecordOutcome: ...
 
     def votes_used(self, voter: str, day: str) -> Mapping[str, int]:
-        """Votes recorded per candidate for this voter on this Beijing day."""
+        """Votes recorded per candidate for this cap subject (key or person) on this day."""
         ...
 
     def iter_votes(self) -> Iterator[VoteRecord]:

@@ -62,6 +62,8 @@ _BEIJING: Final = dt.timezone(dt.timedelta(hours=8))
 _HEALTH_PROBE_KEY: Final = "health-probe"
 
 _LEDGER_FIELDS: Final = VoteRecord.__slots__
+#: What an item written before the identity fields existed is read back with.
+_IDENTITY_DEFAULTS: Final = {"identity": "device", "person": ""}
 
 
 def _client_config() -> Config:
@@ -99,7 +101,12 @@ def _ledger_item(vote: VoteRecord) -> dict[str, dict[str, str]]:
 
 
 def _record_from_item(item: Mapping[str, Mapping[str, str]]) -> VoteRecord:
-    return VoteRecord(**{name: item[name]["S"] for name in _LEDGER_FIELDS})
+    return VoteRecord(
+        **{
+            name: item[name]["S"] if name in item else _IDENTITY_DEFAULTS[name]
+            for name in _LEDGER_FIELDS
+        }
+    )
 
 
 def _caps_key(voter: str, day: str, candidate: str) -> dict[str, dict[str, str]]:
@@ -214,7 +221,8 @@ class DynamoStore:
                 {
                     "Update": {
                         "TableName": self.caps_table,
-                        "Key": _caps_key(vote.voter, vote.day, vote.candidate),
+                        # The person in wechat mode, so a second key is still one voter.
+                        "Key": _caps_key(vote.cap_subject, vote.day, vote.candidate),
                         "UpdateExpression": "ADD #n :one SET #exp = :exp",
                         "ConditionExpression": "attribute_not_exists(#n) OR #n < :cap",
                         "ExpressionAttributeNames": {
@@ -244,7 +252,7 @@ class DynamoStore:
         if original is None:
             return RecordOutcome("recorded", vote, self._left(vote, cap))
         # A replay: answer with the original vote and its original receipt.
-        return RecordOutcome("duplicate", original, self._left(vote, cap))
+        return RecordOutcome("duplicate", original, self._left(original, cap))
 
     def _cancelled(self, vote: VoteRecord, error: ClientError) -> VoteRecord:
         """Turn a cancelled transaction into a duplicate (the original), a refusal or a retry.
@@ -291,7 +299,7 @@ class DynamoStore:
             response = self._call(
                 lambda: self.client.get_item(
                     TableName=self.caps_table,
-                    Key=_caps_key(vote.voter, vote.day, vote.candidate),
+                    Key=_caps_key(vote.cap_subject, vote.day, vote.candidate),
                     ConsistentRead=True,
                     ProjectionExpression="#n",
                     ExpressionAttributeNames={"#n": schema.CAPS_COUNT},

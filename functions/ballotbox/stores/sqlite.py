@@ -25,10 +25,10 @@ from pathlib import Path
 from ballotbox.core.errors import DailyLimitReached, NonceReused, Unavailable, VoteError
 from ballotbox.stores.base import RecordOutcome, VoteRecord
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 #: The ledger's file name inside a data directory (``serve --data``, ``export --data``).
 DEFAULT_FILENAME = "votes.sqlite3"
-SCHEMA = f"""
+SCHEMA = """
 CREATE TABLE IF NOT EXISTS ledger (
     seq INTEGER PRIMARY KEY,          -- insertion order, for streaming exports
     vote_id TEXT NOT NULL UNIQUE,
@@ -42,30 +42,38 @@ CREATE TABLE IF NOT EXISTS ledger (
     receipt TEXT NOT NULL,
     receipt_signature TEXT NOT NULL,
     net TEXT NOT NULL,
-    ua TEXT NOT NULL
+    ua TEXT NOT NULL,
+    identity TEXT NOT NULL DEFAULT 'device',
+    person TEXT NOT NULL DEFAULT ''
 );
 CREATE TRIGGER IF NOT EXISTS ledger_no_update BEFORE UPDATE ON ledger
 BEGIN SELECT RAISE(ABORT, 'the vote ledger is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS ledger_no_delete BEFORE DELETE ON ledger
 BEGIN SELECT RAISE(ABORT, 'the vote ledger is append-only'); END;
 CREATE TABLE IF NOT EXISTS caps (
-    voter TEXT NOT NULL,
+    voter TEXT NOT NULL,              -- the cap subject: the voter key, or the wechat person
     day TEXT NOT NULL,
     candidate TEXT NOT NULL,
     n INTEGER NOT NULL CHECK (n >= 1),
     PRIMARY KEY (voter, day, candidate)
 ) WITHOUT ROWID;
-PRAGMA user_version = {SCHEMA_VERSION};
 """
+# Version 2 added the identity columns; a version-1 ledger gets them (with the device
+# defaults its votes were cast under) before anything else runs.
+_MIGRATE_V2 = (
+    "ALTER TABLE ledger ADD COLUMN identity TEXT NOT NULL DEFAULT 'device'",
+    "ALTER TABLE ledger ADD COLUMN person TEXT NOT NULL DEFAULT ''",
+)
 # Written out in full (no string building): every statement here is a constant.
 _INSERT_VOTE = (
     "INSERT INTO ledger (vote_id, voter, nonce, candidate, day, recorded_at, ballot,"
-    " signature, receipt, receipt_signature, net, ua) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+    " signature, receipt, receipt_signature, net, ua, identity, person)"
+    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
     " ON CONFLICT (vote_id) DO NOTHING"
 )
 _SELECT_VOTES = (
     "SELECT vote_id, voter, nonce, candidate, day, recorded_at, ballot,"
-    " signature, receipt, receipt_signature, net, ua FROM ledger"
+    " signature, receipt, receipt_signature, net, ua, identity, person FROM ledger"
 )
 _SELECT_ONE = _SELECT_VOTES + " WHERE vote_id = ?"
 _SELECT_ALL = _SELECT_VOTES + " ORDER BY seq"
@@ -103,7 +111,7 @@ class SqliteStore:
         self._readers: queue.LifoQueue[sqlite3.Connection] = queue.LifoQueue()
         try:
             with closing(self._connect()) as conn:  # (a bare `with conn` would not close it)
-                conn.executescript(SCHEMA)
+                _create_or_migrate(conn)
         except sqlite3.Error as exc:
             raise _unavailable(exc) from exc
         self._writer = threading.Thread(target=self._write_loop, name="sqlite-writer", daemon=True)
@@ -213,11 +221,12 @@ class SqliteStore:
                     raise NonceReused
                 used = conn.execute(
                     "SELECT n FROM caps WHERE voter = ? AND day = ? AND candidate = ?",
-                    (original.voter, original.day, original.candidate),
+                    (original.cap_subject, original.day, original.candidate),
                 ).fetchone()
                 left = max(0, cap - (used[0] if used else 0))
                 return RecordOutcome("duplicate", original, left)
-            row = conn.execute(_BUMP_CAP, (vote.voter, vote.day, vote.candidate, cap)).fetchone()
+            subject = vote.cap_subject  # the person in wechat mode, else the key
+            row = conn.execute(_BUMP_CAP, (subject, vote.day, vote.candidate, cap)).fetchone()
             if row is None:
                 # The cap refused: undo this vote's ledger row (a rollback, not a DELETE).
                 conn.execute("ROLLBACK TO vote")
@@ -295,7 +304,25 @@ def _row(vote: VoteRecord) -> tuple[str, ...]:
         vote.receipt_signature,
         vote.net,
         vote.ua,
+        vote.identity,
+        vote.person,
     )
+
+
+def _create_or_migrate(conn: sqlite3.Connection) -> None:
+    """Create the schema, or bring a version-1 ledger to version 2 (ADD COLUMN only)."""
+    conn.executescript(SCHEMA)  # IF NOT EXISTS: leaves an old ledger's columns as they are
+    conn.execute("BEGIN IMMEDIATE")  # two servers starting at once: the second sees it done
+    try:
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(ledger)")}
+        if "identity" not in columns:
+            for statement in _MIGRATE_V2:
+                conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        conn.execute("COMMIT")
+    except sqlite3.Error:
+        conn.execute("ROLLBACK")
+        raise
 
 
 def _to_record(row: tuple[str, ...]) -> VoteRecord:

@@ -164,6 +164,85 @@
     return (await fallback()).verifyAsync(sig, msg, pub);
   }
 
+  // -- identity modes (README "Identity modes"): a credential before the first vote ------
+
+  var ID = cfg.identity || { mode: 'device' };
+  var cred = null; // { token, expires, voter } from POST /api/credential
+  var gate = ''; // why the buttons wait: the PoW progress, the WeChat sign-in or its failure
+
+  function credValid() {
+    return !!cred && cred.voter === me && Date.parse(cred.expires) - 60000 > Date.now() + skew;
+  }
+  function authHeaders(h) {
+    if (cred) h.Authorization = 'Bearer ' + cred.token;
+    return h;
+  }
+  async function credential(body, headers) {
+    var res = await fetch(API + '/credential', {
+      method: 'POST', body: JSON.stringify(body), cache: 'no-store',
+      headers: Object.assign({ 'Content-Type': 'application/json' }, headers || {}),
+    });
+    var data = await res.json();
+    if (!res.ok) throw data;
+    cred = { token: data.credential, expires: data.expires, voter: me };
+    await put('kv', cred, 'credential');
+  }
+  function solve(challenge, bits) {
+    // The worker is its own file, fetched only in this mode and only when needed.
+    return new Promise(function (ok, no) {
+      var w = new Worker(ID.worker);
+      w.onmessage = function (e) {
+        if (e.data.done) { w.terminate(); ok(e.data.solution); return; }
+        gate = fmt(S.pow_progress, { p: Math.round(e.data.progress * 100) });
+        render();
+      };
+      w.onerror = function (e) { w.terminate(); no(e); };
+      w.postMessage({ challenge: challenge, bits: bits });
+    });
+  }
+  async function earnPow() {
+    gate = fmt(S.pow_progress, { p: 0 });
+    render();
+    var res = await fetch(API + '/challenge?voter=' + encodeURIComponent(me), { cache: 'no-store' });
+    var ch = await res.json();
+    if (!res.ok) throw ch;
+    var solution = await solve(ch.challenge, ch.difficulty);
+    await credential({ voter: me }, { 'X-Proof-Of-Work': ch.challenge + ':' + solution });
+  }
+  function inWeChat() { return /MicroMessenger/i.test(navigator.userAgent); }
+  function signInWeChat() {
+    // Silent OAuth: WeChat comes back to this page with ?code=...; the server, never this
+    // page, trades the code for the OpenID.
+    var back = location.href.split('#')[0].replace(/[?&](code|state)=[^&]*/g, '').replace(/^([^?]*)&/, '$1?');
+    location.replace(ID.authorize + '?appid=' + encodeURIComponent(ID.appid) + '&redirect_uri=' +
+      encodeURIComponent(back) + '&response_type=code&scope=snsapi_base&state=vote#wechat_redirect');
+  }
+  async function ensureIdentity() {
+    if (ID.mode === 'device') return true;
+    if (!cred) cred = (await get('kv', 'credential')) || null;
+    if (credValid()) { gate = ''; return true; }
+    cred = null;
+    try {
+      if (ID.mode === 'device+pow') await earnPow();
+      else {
+        var code = new URLSearchParams(location.search).get('code');
+        if (!inWeChat()) { $('wechat-only').hidden = false; gate = S.wechat_only; render(); return false; }
+        if (!code) { gate = S.signing_in; render(); signInWeChat(); return false; }
+        history.replaceState(null, '', location.pathname);
+        gate = S.signing_in;
+        render();
+        await credential({ voter: me, code: code });
+      }
+      gate = '';
+      return true;
+    } catch (err) {
+      var reason = err && err.message && err.message[cfg.lang] || S.refused_generic;
+      gate = ID.mode === 'wechat' ? fmt(S.signin_failed, { reason: reason }) : S.pow_failed;
+      render();
+      return false;
+    }
+  }
+
   // -- what the page shows ---------------------------------------------------------
 
   function announce(text) {
@@ -193,8 +272,8 @@
   function render() {
     var state = status ? status.state : reachable ? 'loading' : 'unknown';
     // Unknown (offline since the page opened): offer the buttons, the server decides.
-    var open = !!dev && (state === 'open' || state === 'unknown');
-    var note = keyless ? S.no_key : state === 'not_open' ? S.not_open : state === 'closed' ? S.closed
+    var open = !!dev && !gate && (state === 'open' || state === 'unknown');
+    var note = keyless ? S.no_key : gate ? gate : state === 'not_open' ? S.not_open : state === 'closed' ? S.closed
       : state === 'loading' ? S.loading : state === 'unknown' ? S.offline : '';
     stateNote.textContent = note;
     stateNote.hidden = !note;
@@ -303,7 +382,7 @@
         method: 'POST',
         // CloudFront's origin access control signs a POST to the Function URL only with
         // the body's SHA-256 given by the client.
-        headers: { 'Content-Type': 'application/json', 'x-amz-content-sha256': entry.sha },
+        headers: authHeaders({ 'Content-Type': 'application/json', 'x-amz-content-sha256': entry.sha }),
         body: entry.body,
         cache: 'no-store',
         credentials: 'same-origin',
@@ -357,7 +436,10 @@
     notes[entry.candidate] = text;
     announce(text);
     if (data && data.error === 'daily_limit_reached' && status) status.votes_left[entry.candidate] = 0;
-    else refresh(); // the window or the campaign moved under us: ask the server
+    else if (data && /^(credential|proof)_/.test(data.error)) {
+      cred = null; // earn a new one, then the voter taps again
+      del('kv', 'credential').then(ensureIdentity).then(refresh);
+    } else refresh(); // the window or the campaign moved under us: ask the server
   }
 
   function flush() {
@@ -372,7 +454,7 @@
   async function refresh() {
     clearTimeout(statusTimer);
     try {
-      var res = await fetch(API + '/status?voter=' + encodeURIComponent(me), { cache: 'no-store' });
+      var res = await fetch(API + '/status?voter=' + encodeURIComponent(me), { cache: 'no-store', headers: authHeaders({}) });
       if (!res.ok) throw new Error('status ' + res.status);
       status = await res.json();
       skew = Date.parse(status.now) - Date.now();
@@ -475,6 +557,7 @@
     document.addEventListener('visibilitychange', function () {
       if (!document.hidden) { refresh(); flush(); }
     });
+    if (!(await ensureIdentity())) return;
     flush(); // ballots signed on an earlier visit go out now
     await refresh();
   }
