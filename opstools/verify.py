@@ -27,19 +27,10 @@ from ballotbox.core.errors import BadSignature, MalformedRequest
 from ballotbox.core.receipt import receipt_text, vote_id
 from ballotbox.core.signature import verify
 
-REQUIRED = (
-    "vote_id",
-    "voter",
-    "candidate",
-    "day",
-    "recorded_at",
-    "ballot",
-    "signature",
-    "net",
-    "ua",
-    "receipt",
-    "receipt_signature",
-)
+from opstools.export import EXPORT_FIELDS
+
+#: Every field ``export`` writes, except the nonce, which the ballot itself carries.
+REQUIRED = tuple(name for name in EXPORT_FIELDS if name != "nonce")
 
 
 @dataclass

@@ -10,14 +10,11 @@ them after a deliberate change: review the diff before committing.
 
 from __future__ import annotations
 
-import functools
 import gzip
-import http.server
 import json
 import os
 import re
 import shutil
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,6 +26,7 @@ from sitegen.build import build_site
 from sitegen.errors import BuildError
 from tests import resultskit as rk
 from tests.browser import PHONE, axe_violations, describe
+from tests.sitecheck import serve_static
 from tests.votekit import signer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -109,19 +107,8 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def server(published: dict[str, Any]) -> Iterator[str]:
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    handler = functools.partial(Quiet, directory=str(published["dist"]))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with serve_static(published["dist"]) as url:
+        yield url
 
 
 def page_html(published: dict[str, Any], lang: str) -> str:
