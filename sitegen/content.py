@@ -35,6 +35,7 @@ CAMPAIGN_KEYS = {
     "lists": True,
     "results": False,
     "identity": False,
+    "icp": False,
 }
 #: ``identity:`` (README "Identity modes"): who counts as one voter. Absent = device.
 IDENTITY_KEYS = {
@@ -104,6 +105,8 @@ class Campaign:
     results: Mapping[str, Any]
     # The validated ``identity`` block, as campaign.json carries it; None means device.
     identity: Mapping[str, Any] | None = None
+    #: The ICP filing number a site served from mainland China must show, e.g. 渝ICP备…号.
+    icp: str = ""
 
     @property
     def identity_mode(self) -> str:
@@ -316,6 +319,7 @@ def load_campaign(path: Path) -> Campaign:
         lists=tuple(lists),
         results=results,
         identity=identity,
+        icp=_text(doc, "icp") if "icp" in doc.values else "",
     )
 
 

@@ -23,6 +23,9 @@ GOLDEN = ROOT / "tests" / "golden" / "mini"
 BASE = "https://vote.cqast.cn"
 #: Namespace identifiers are not requests.
 NAMESPACES = {"http://www.w3.org", "http://www.sitemaps.org"}
+#: A link (not a request) that sites served from mainland China must carry with the
+#: ICP number, when the campaign sets one.
+ALLOWED_LINKS = {"https://beian.miit.gov.cn"}
 
 
 def test_every_candidate_has_a_page_in_both_languages(site: Path) -> None:
@@ -106,7 +109,7 @@ def test_no_third_party_requests_and_no_inline_script(site: Path) -> None:
             continue
         for match in EXTERNAL_URL.finditer(text):
             url = match.group(0)
-            if url.startswith(BASE) or any(url.startswith(ns) for ns in NAMESPACES):
+            if url.startswith(BASE) or any(url.startswith(ns) for ns in NAMESPACES | ALLOWED_LINKS):
                 continue
             pytest.fail(f"{path.relative_to(site)} refers to another host: {url}")
         if path.suffix == ".html":
@@ -171,6 +174,17 @@ def test_the_poster_text_is_complete() -> None:
         en_text = re.sub(r"<[^>]+>", "", en).replace(",", "")
         missing = {n for n in zh_numbers if n not in en_text and len(n) > 1}
         assert not missing, (cand.id, missing)
+
+
+def test_icp_number_shows_in_every_footer_when_set(tmp_path: Path) -> None:
+    content = tmp_path / "content"
+    shutil.copytree(MINI, content)
+    with (content / "campaign.yaml").open("a", encoding="utf-8") as settings:
+        settings.write("icp: 渝ICP备00000000号-1\n")
+    build_site(tmp_path / "dist", receipt_key=TEST_RECEIPT_KEY, content_dir=content)
+    for lang in ("zh", "en"):
+        html = (tmp_path / "dist" / lang / "index.html").read_text(encoding="utf-8")
+        assert '<a href="https://beian.miit.gov.cn/" rel="noopener">渝ICP备00000000号-1</a>' in html
 
 
 def test_golden_output(tmp_path: Path) -> None:
