@@ -115,7 +115,20 @@ def test_iter_votes_streams_everything_recorded(store: VoteStore) -> None:
     )
 
 
-def test_concurrent_votes_never_exceed_the_cap(store: VoteStore) -> None:
+#: moto is not thread-safe (DESIGN §3: its in-process mock is for sequential tests), so
+#: the DynamoDB store's race-freedom rests on its transaction's conditions, which
+#: tests/test_dynamodb_store.py checks with botocore's Stubber.
+THREAD_SAFE = sorted(name for name in FACTORIES if name != "dynamodb")
+
+
+@pytest.fixture(params=THREAD_SAFE)
+def shared_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[VoteStore]:
+    with FACTORIES[request.param](tmp_path) as made:
+        yield made
+
+
+def test_concurrent_votes_never_exceed_the_cap(shared_store: VoteStore) -> None:
+    store = shared_store
     outcomes: list[str] = []
     lock = threading.Lock()
 
