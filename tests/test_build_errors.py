@@ -28,10 +28,15 @@ def project(tmp_path: Path) -> Path:
 
 
 def build_error(root: Path) -> str:
+    # The site a previous build left, which `serve` or `deploy` may be using right now.
     out = root / "dist"
+    out.mkdir()
+    (out / "index.html").write_text("previous build", encoding="utf-8")
     with pytest.raises(BuildError) as caught:
         build_site(out, receipt_key=TEST_RECEIPT_KEY, root=root)
-    assert not out.exists(), "a failed build must not leave a dist/ behind"
+    assert [p.name for p in out.iterdir()] == ["index.html"], "a failed build must not touch dist/"
+    assert (out / "index.html").read_text(encoding="utf-8") == "previous build"
+    assert not list(root.glob(".dist-*")), "a failed build must not leave its staging folder"
     return str(caught.value)
 
 
