@@ -10,10 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -26,7 +23,15 @@ import pytest
 from localserver.secrets import ensure_secrets
 from sitegen.build import build_site
 from tests.fake_wechat import APPID, SECRET, FakeWeChat, fake_wechat
-from tests.vote_page_kit import RECORDED, Server, free_port, titles, vote, vote_button
+from tests.vote_page_kit import (
+    RECORDED,
+    Server,
+    free_port,
+    running,
+    titles,
+    vote,
+    vote_button,
+)
 from tests.votekit import Voter
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,28 +55,10 @@ def identity_server(
     secrets = ensure_secrets(data)
     build_site(dist, receipt_key=secrets.receipt_public_key_b64, content_dir=content)
     port = free_port()
-    log = tmp / "server.log"
     cmd = [sys.executable, "-m", "localserver", str(dist), "--port", str(port)]
     cmd += ["--data", str(data), "--now", NOW]
-    with log.open("wb") as sink:
-        proc = subprocess.Popen(
-            cmd, cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    with urllib.request.urlopen(url + "/api/health", timeout=2):
-                        break
-                except OSError:
-                    if proc.poll() is not None or time.monotonic() > deadline:
-                        raise RuntimeError(log.read_text("utf-8", "replace")) from None
-                    time.sleep(0.1)
-            yield Server(url=url, data=data, dist=dist)
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(timeout=15)
+    with running(cmd, port, tmp / "server.log", env={**os.environ, **(env or {})}) as url:
+        yield Server(url=url, data=data, dist=dist)
 
 
 def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:

@@ -82,18 +82,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def vote_server(tmp: Path, now: str) -> Iterator[Server]:
-    """``python build.py serve`` on a free port with its own data and output folders."""
-    port = free_port()
-    data, dist, log = tmp / "data", tmp / "dist", tmp / "server.log"
+def running(
+    cmd: list[str], port: int, log: Path, env: dict[str, str] | None = None
+) -> Iterator[str]:
+    """Run a server command until it answers ``/api/health``; SIGTERM it afterwards."""
     with log.open("wb") as sink:
-        proc = subprocess.Popen(
-            [sys.executable, "build.py", "serve", "--port", str(port), "--now", now,
-             "--data", str(data), "--out", str(dist)],
-            cwd=ROOT,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )  # fmt: skip
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT, env=env)
         url = f"http://127.0.0.1:{port}"
         try:
             deadline = time.monotonic() + 30
@@ -106,7 +100,7 @@ def vote_server(tmp: Path, now: str) -> Iterator[Server]:
                     if proc.poll() is not None or time.monotonic() > deadline:
                         raise RuntimeError(log.read_text("utf-8", "replace")) from None
                     time.sleep(0.1)
-            yield Server(url=url, data=data, dist=dist)
+            yield url
         finally:
             proc.send_signal(signal.SIGTERM)
             try:
@@ -114,6 +108,17 @@ def vote_server(tmp: Path, now: str) -> Iterator[Server]:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+@contextmanager
+def vote_server(tmp: Path, now: str) -> Iterator[Server]:
+    """``python build.py serve`` on a free port with its own data and output folders."""
+    port = free_port()
+    data, dist = tmp / "data", tmp / "dist"
+    cmd = [sys.executable, "build.py", "serve", "--port", str(port), "--now", now,
+           "--data", str(data), "--out", str(dist)]  # fmt: skip
+    with running(cmd, port, tmp / "server.log") as url:
+        yield Server(url=url, data=data, dist=dist)
 
 
 def titles(server: Server, lang: str) -> dict[str, str]:
