@@ -12,10 +12,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import ops
 from opstools.analyze import register
 from opstools.analyze.fuse import analyze, to_flags
 from opstools.analyze.load import read_votes
 from opstools.analyze.population import surprise
+from opstools.invalidations import parse_log
 
 DAY0 = 1_640_707_200_000  # 2021-12-29T00:00:00+08:00
 HOUR = 3_600_000
@@ -82,10 +84,10 @@ class Log:
         return path
 
 
-def run(path: Path, out: Path) -> tuple[int, dict]:  # type: ignore[type-arg]
+def run(path: Path, out: Path, *extra: str) -> tuple[int, dict]:  # type: ignore[type-arg]
     parser = argparse.ArgumentParser()
     register(parser.add_subparsers())
-    args = parser.parse_args(["analyze", str(path), "--out", str(out)])
+    args = parser.parse_args(["analyze", str(path), "--out", str(out), *extra])
     code = args.run(args)
     flags = json.loads((out / "flags.json").read_text()) if (out / "flags.json").exists() else {}
     return code, flags
@@ -340,6 +342,101 @@ def test_periodic_batches_are_found_with_their_period(tmp_path: Path) -> None:
     flags = to_flags(table, f)
     assert removed_share(log, flags, "periodic") >= 0.9
     assert "remove" not in levels(log, flags, "organic")
+
+
+def test_a_long_even_periodic_run_is_removed_on_its_own(tmp_path: Path) -> None:
+    """Person-like clicks, ordinary phones, carrier networks: only the schedule gives it
+    away, and dozens of batches at one interval are overwhelming by themselves."""
+    log = Log(5)
+    log.organic(voters=800, days=3)
+    t, k = DAY0 + DAY + 8 * HOUR, 0
+    while t < DAY0 + DAY + 22 * HOUR:
+        for _ in range(8):
+            k += 1
+            net, ua = f"carrier{int(log.rng.zipf(1.6)) % 40}", f"phone{int(log.rng.zipf(1.5)) % 60}"
+            log.person(f"b{k}", "event-03", t + int(log.rng.integers(0, 40_000)), 4, net, ua,
+                       "periodic", gap=(1_500, 4_000))  # fmt: skip
+        t += 30 * 60_000 + int(log.rng.integers(-60_000, 60_000))
+    code, flags = run(log.write(tmp_path / "p.jsonl"), tmp_path / "out")
+    assert code == 0
+    assert removed_share(log, flags, "periodic") >= 0.9
+    assert "remove" not in levels(log, flags, "organic")
+    case = case_of(flags, sorted(v for v, t in log.tags.items() if t == "periodic")[0])
+    assert {e["kind"] for e in case["evidence"] if e["strength"] == "strong"} == {"time"}
+    assert any("enough on its own" in e["organic"]["en"] for e in case["evidence"])
+
+
+def test_an_assembly_on_one_network_flags_nothing(tmp_path: Path) -> None:
+    """A school assembly: hundreds on one network within minutes, ordinary phones."""
+    log = Log(6)
+    log.organic(voters=800, days=3)
+    for i in range(300):
+        t = DAY0 + DAY + 10 * HOUR + int(log.rng.integers(0, 8 * 60_000))
+        log.person(f"pupil{i}", "event-04", t, int(log.rng.integers(1, 6)), "school",
+                   f"phone{int(log.rng.zipf(1.5)) % 60}", "meeting")  # fmt: skip
+    code, flags = run(log.write(tmp_path / "m.jsonl"), tmp_path / "out")
+    assert code == 0
+    assert any(w["candidate"] == "event-04" and w["kind"] == "burst" for w in flags["windows"])
+    assert levels(log, flags, "meeting") == set()
+
+
+def test_a_proxy_pool_drip_is_found_by_its_addresses(tmp_path: Path) -> None:
+    """One fresh identity every few minutes, each on an address nobody else uses, with
+    person-like clicks and ordinary phones: no burst, no batch, no odd pace."""
+    log = Log(7)
+    log.organic(voters=1500, days=6)
+    t, k = DAY0 + DAY, 0
+    while t < DAY0 + 4 * DAY:
+        k += 1
+        log.person(f"drip{k}", "event-05", t, int(log.rng.integers(1, 6)), f"proxy{k}",
+                   f"phone{int(log.rng.zipf(1.5)) % 60}", "drip", gap=(1_500, 4_000))  # fmt: skip
+        t += int(log.rng.integers(3 * 60_000, 9 * 60_000))
+    code, flags = run(log.write(tmp_path / "d.jsonl"), tmp_path / "out")
+    assert code == 0
+    assert removed_share(log, flags, "drip") >= 0.8
+    assert removed_share(log, flags, "organic") <= 0.005
+    case = case_of(flags, sorted(v for v, t in log.tags.items() if t == "drip")[0])
+    assert [e["kind"] for e in case["evidence"]] == ["network"]
+    assert case["evidence"][0]["organic_log10_p"] >= 20
+
+
+def test_campaign_titles_name_the_candidates(tmp_path: Path, scenario) -> None:  # type: ignore[no-untyped-def]
+    log, _, _ = scenario
+    campaign = tmp_path / "campaign.json"
+    cands = [{"id": c, "kind": "event", "title": {"zh": f"活动{c[-2:]}", "en": f"Event {c[-2:]}"}}
+             for c in CANDS]  # fmt: skip
+    campaign.write_text(json.dumps({"id": "x", "candidates": cands}), "utf-8")
+    path = log.write(tmp_path / "v.jsonl")
+    code, _ = run(path, tmp_path / "out", "--campaign", str(campaign))
+    assert code == 0
+    html = (tmp_path / "out" / "report.html").read_text("utf-8")
+    assert "活动06" in html
+    assert "Event 06" in html
+    # A broken campaign file is a clear error, and nothing is written.
+    campaign.write_text("{not json", "utf-8")
+    code, _ = run(path, tmp_path / "out2", "--campaign", str(campaign))
+    assert code == 2
+    assert not (tmp_path / "out2").exists()
+
+
+def test_invalidate_applies_a_whole_case(tmp_path: Path, scenario) -> None:  # type: ignore[no-untyped-def]
+    log, flags, out = scenario
+    flash = sorted(v for v, t in log.tags.items() if t == "flash")
+    case = case_of(flags, flash[0])
+    record_log = tmp_path / "invalidations.jsonl"
+    argv = ["invalidate", "--flags", str(out / "flags.json"), "--by", "Committee",
+            "--reason", "case reviewed", "--log", str(record_log)]  # fmt: skip
+    assert ops.main([*argv, "--case", case["id"]]) == 0
+    (record,) = [json.loads(x) for x in record_log.read_text("utf-8").splitlines()]
+    named = {v["vote_id"] for v in flags["votes"] if v["reasons"][0] == case["id"]}
+    assert {v["vote_id"] for v in record["votes"]} == named
+    assert record["voters"] == []
+    assert record["votes"][0]["reasons"][0] == f"case {case['id']} (remove)"
+    assert " / " in record["votes"][0]["reasons"][1]  # zh / en
+    assert parse_log(record_log.read_text("utf-8"))  # the chain verifies
+    # An unknown case records nothing.
+    assert ops.main([*argv, "--case", "C999"]) == 1
+    assert len(record_log.read_text("utf-8").splitlines()) == 1
 
 
 def test_files_without_ballot_or_signature_and_with_unknown_fields(tmp_path: Path) -> None:

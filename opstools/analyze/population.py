@@ -171,14 +171,26 @@ def _novelty(t: VoteTable, voter: I64, one_off: B, n_voters: int) -> tuple[B, I6
     oo = one_off & has
     n_of = np.bincount(v_cand[oo], minlength=n_c).astype(np.int64)
     k_of = np.bincount(v_cand[oo & v_alone], minlength=n_c).astype(np.int64)
+    # The typical share, for each candidate from the *other* candidates that have enough
+    # one-off voters to say (the median: a few attacked candidates cannot move it).
+    enough = n_of >= 20
+    share = np.divide(k_of, n_of, out=np.zeros(n_c), where=n_of > 0)
+    rates = np.zeros(n_c)
+    for c in range(n_c):
+        others = enough.copy()
+        others[c] = False
+        rates[c] = float(np.median(share[others])) if others.any() else 1.0
+    rate = float(np.median(share[enough])) if enough.any() else 0.0
+    log10p = np.array(
+        [float(binom_log10p(np.array([float(k_of[c])]), np.array([float(n_of[c])]),
+                            float(rates[c]))[0]) for c in range(n_c)]
+    )  # fmt: skip
     big = n_of >= 50
-    rate = float(np.median(k_of[big] / n_of[big])) if big.any() else 0.0
-    log10p = binom_log10p(k_of.astype(np.float64), n_of.astype(np.float64), rate)
     hit = (
         big
         & (log10p >= NOVEL_LOG10P)
-        & (k_of - rate * n_of >= NOVEL_MIN_EXCESS)
-        & (k_of >= 2 * rate * n_of)
+        & (k_of - rates * n_of >= NOVEL_MIN_EXCESS)
+        & (k_of >= 2 * rates * n_of)
     )
     v_flag = oo & v_alone & hit[np.maximum(v_cand, 0)] & has
     # Only on the days that carry the excess: a drip runs for some days, while the
@@ -192,6 +204,6 @@ def _novelty(t: VoteTable, voter: I64, one_off: B, n_voters: int) -> tuple[B, I6
         cd = np.maximum(v_cand, 0) * n_days + v_day
         k_cd = np.bincount(cd[v_flag], minlength=n_c * n_days)
         n_cd = np.bincount(cd[oo], minlength=n_c * n_days)
-        hot = k_cd >= 2 * rate * n_cd + 3
+        hot = k_cd >= 2 * np.repeat(rates, n_days) * n_cd + 3
         v_flag &= hot[cd]
     return v_flag[voter], k_of, n_of, rate, log10p
