@@ -17,6 +17,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from deploy.errors import DeployError
+
 SECRET_BYTES = 32
 
 
@@ -75,3 +77,25 @@ def ensure(ssm: Any, name: str, *, dry_run: bool = False) -> tuple[str | None, b
             raise
         return read(ssm, name), False
     return value, True
+
+
+def create(ssm: Any, name: str, value: str) -> None:
+    """Put ``value`` under ``name``, never over an existing parameter.
+
+    The plan built the site with ``value``; if another deploy created the parameter in
+    the meantime, its value wins and this run must start again with it.
+    """
+    try:
+        ssm.put_parameter(
+            Name=name,
+            Value=value,
+            Type="SecureString",
+            Overwrite=False,
+            Description="top-N vote secret, created by `build.py deploy`; never overwrite",
+        )
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") != "ParameterAlreadyExists":
+            raise
+        raise DeployError(
+            f"Another deploy created {name} a moment ago; run deploy again to use it."
+        ) from error

@@ -30,6 +30,9 @@ DONE_FAILED = {
     "DELETE_FAILED",
 }
 NO_CHANGES = ("didn't contain changes", "No updates are to be performed")
+#: A stack in these states is, for planning, a stack that does not exist: its outputs
+#: are about to vanish and must not be read (a dry run would show a dead bucket's diff).
+GONE_OR_GOING = {"DELETE_IN_PROGRESS", "DELETE_COMPLETE"}
 
 
 @dataclass(frozen=True)
@@ -123,6 +126,21 @@ def render(change_set: ChangeSet) -> str:
         if n == 0:
             lines.append("  " + "  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def wait_deleted(cfn: Any, stack: str) -> None:
+    """Block until ``stack`` is gone; a failed deletion is explained."""
+    try:
+        cfn.get_waiter("stack_delete_complete").wait(
+            StackName=stack, WaiterConfig={"Delay": 5, "MaxAttempts": 360}
+        )
+    except WaiterError as error:
+        raise DeployError(
+            f"Stack {stack} could not be deleted. What went wrong:\n"
+            + explain_failure(cfn, stack)
+            + "\nFix it in the CloudFormation console (a non-empty bucket is the usual "
+            "cause), then run deploy again."
+        ) from error
 
 
 def discard(cfn: Any, change_set: ChangeSet) -> None:
