@@ -212,13 +212,17 @@ class Deployment:
         names = secrets.SecretNames.for_stack(args.stack, china=target.china)
         ssm = target.client("ssm")
         values: dict[str, str] = {}
+        receipt_version = "1"  # what a secret created now will be
         for name in names.all():
-            value = secrets.read(ssm, name)
-            if value is None:
+            found = secrets.read_with_version(ssm, name)
+            if found is None:
                 # Made here so the site is built with it; put (never over another) first.
                 value = secrets.new_secret()
                 plan.add(CreateSecret(name, value))
             else:
+                value, version = found
+                if name == names.receipt_key:
+                    receipt_version = str(version)
                 self.say(f"Secret {name}: exists, kept (never overwritten)")
             values[name] = value
         receipt_public = self.receipt_public_key(values[names.receipt_key])
@@ -246,6 +250,11 @@ class Deployment:
         check_concurrency(requested, *self.deps.concurrency(target, f"{args.stack}-vote"))
 
         parameters = self.parameters(plan, target, names, values, code_bucket, zipped)
+        # The function signs with the receipt key version the live pages can verify: a
+        # rotated key waits (pinned to the deployed version) until phase 2 is online.
+        deployed = stack.parameters(cfn, args.stack).get("ReceiptKeyVersion", "") if exists else ""
+        rotating = deployed not in ("", receipt_version)
+        parameters["ReceiptKeyVersion"] = deployed if rotating else receipt_version
         plan.add(ApplyStack(args.stack, target.region, template, parameters, version=zipped.sha256))
 
         def output(key: str, stand_in: str) -> Value:
@@ -267,6 +276,19 @@ class Deployment:
         paths = sync.invalidation_paths(changes)
         if paths:
             plan.add(Invalidate(distribution, paths))
+        if rotating:
+            # Phase 3: the pages (invalidated above) carry the new public key; now sign with it.
+            plan.add(
+                ApplyStack(
+                    args.stack,
+                    target.region,
+                    template,
+                    parameters | {"ReceiptKeyVersion": receipt_version},
+                    version=zipped.sha256,
+                    why=f"The receipt key is now version {receipt_version} (was {deployed}): "
+                    "the pages carry its public half, so the function switches to it.",
+                )
+            )
         assets = sorted(f.key for f in files if sync.cache_control(f.key) == sync.LONG_CACHE)
         plan.add(
             SmokeTest(

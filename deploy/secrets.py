@@ -56,6 +56,17 @@ def read(ssm: Any, name: str) -> str | None:
     return value
 
 
+def read_with_version(ssm: Any, name: str) -> tuple[str, int] | None:
+    """(decrypted value, version), or None if the parameter does not exist."""
+    try:
+        answer = ssm.get_parameter(Name=name, WithDecryption=True)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "ParameterNotFound":
+            return None
+        raise
+    return str(answer["Parameter"]["Value"]), int(answer["Parameter"]["Version"])
+
+
 def ensure(ssm: Any, name: str, *, dry_run: bool = False) -> tuple[str | None, bool]:
     """Create ``name`` if absent. Returns (value, created); value is None in a dry run."""
     existing = read(ssm, name)

@@ -72,6 +72,12 @@ def outputs(cfn: Any, stack: str, *, required: tuple[str, ...] = ()) -> dict[str
     return values
 
 
+def parameters(cfn: Any, stack: str) -> dict[str, str]:
+    """The stack's current parameter values (NoEcho ones come back masked)."""
+    found = cfn.describe_stacks(StackName=stack)["Stacks"][0]
+    return {p["ParameterKey"]: p.get("ParameterValue", "") for p in found.get("Parameters", [])}
+
+
 def create_change_set(
     cfn: Any, stack: str, template: Path, parameters: dict[str, str], *, name: str
 ) -> ChangeSet:

@@ -186,7 +186,9 @@ def _read_secrets(
     if ssm is None:
         ssm = ssm_client()
     answer = ssm.get_parameters(Names=names, WithDecryption=True)
-    values = {p["Name"]: p["Value"] for p in answer.get("Parameters", [])}
+    # A name may carry a version selector ("/stack/receipt-key:3"); answers are by name.
+    found = {p["Name"]: p["Value"] for p in answer.get("Parameters", [])}
+    values = {n: found[_without_selector(n)] for n in names if _without_selector(n) in found}
     missing = [n for n in names if n not in values]
     if missing:
         raise ConfigError(f"SSM parameters not found: {missing}")
@@ -200,6 +202,11 @@ def _read_secrets(
     if wechat and not app_secret:
         raise ConfigError("the WeChat AppSecret parameter is empty")
     return seed, key, app_secret
+
+
+def _without_selector(name: str) -> str:
+    base, _, selector = name.rpartition(":")
+    return base if base and selector.isdigit() else name
 
 
 def pow_bits_from_env(environ: Mapping[str, str], default: int) -> Callable[[], int]:

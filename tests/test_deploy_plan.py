@@ -16,7 +16,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from deploy import package, plan, stack
+from deploy import package, plan, secrets, stack
 from deploy.aws import Target
 from deploy.cli import ROOT, Deployment, Deps, check_concurrency, parser
 from deploy.errors import DeployError
@@ -35,15 +35,19 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 class StackStates:
     """moto's CloudFormation, except that some stacks report a given status."""
 
-    def __init__(self, real: Any, statuses: dict[str, str]) -> None:
+    def __init__(
+        self, real: Any, statuses: dict[str, str], details: dict[str, dict[str, Any]]
+    ) -> None:
         self.real = real
         self.statuses = statuses
+        self.details = details
         self.deleted: list[str] = []
 
     def describe_stacks(self, StackName: str) -> dict[str, Any]:
         if StackName in self.statuses:
-            # No outputs: reading one from a dying stack is the bug being guarded.
-            return {"Stacks": [{"StackName": StackName, "StackStatus": self.statuses[StackName]}]}
+            # Outputs only where a test gives them: reading one from a dying stack is a bug.
+            found = {"StackName": StackName, "StackStatus": self.statuses[StackName]}
+            return {"Stacks": [found | self.details.get(StackName, {})]}
         answer: dict[str, Any] = self.real.describe_stacks(StackName=StackName)
         return answer
 
@@ -84,15 +88,19 @@ class StackStates:
 class Session:
     """A boto3 session whose CloudFormation clients report ``statuses``."""
 
-    def __init__(self, statuses: dict[str, str]) -> None:
+    def __init__(
+        self, statuses: dict[str, str], details: dict[str, dict[str, Any]] | None = None
+    ) -> None:
         self.statuses = statuses
+        self.details = details or {}
         self.cfn: dict[str, StackStates] = {}
 
     def client(self, service: str, region_name: str | None = None) -> Any:
         real = boto3.client(service, region_name=region_name)
         if service != "cloudformation":
             return real
-        return self.cfn.setdefault(region_name or "", StackStates(real, self.statuses))
+        states = StackStates(real, self.statuses, self.details)
+        return self.cfn.setdefault(region_name or "", states)
 
 
 def deployment(tmp_path: Path, *extra: str) -> tuple[Deployment, list[str]]:
@@ -110,8 +118,8 @@ def deployment(tmp_path: Path, *extra: str) -> tuple[Deployment, list[str]]:
     return Deployment(parser().parse_args(argv), deps), lines
 
 
-def target(statuses: dict[str, str]) -> Target:
-    return Target(Session(statuses), REGION, "aws", "123456789012")
+def target(statuses: dict[str, str], details: dict[str, dict[str, Any]] | None = None) -> Target:
+    return Target(Session(statuses, details), REGION, "aws", "123456789012")
 
 
 def kinds(made: plan.Plan) -> list[str]:
@@ -260,3 +268,58 @@ def test_the_lock_pins_every_wheel_with_hashes_and_keys_the_cache(tmp_path: Path
     changed = tmp_path / "function.lock"
     changed.write_text(text.replace("cffi==", "cffi==9"), "utf-8")
     assert package.wheel_cache(tmp_path, "3.12", changed) != first
+
+
+def outputs(**values: str) -> list[dict[str, str]]:
+    return [{"OutputKey": k, "OutputValue": v} for k, v in values.items()]
+
+
+def test_a_rotated_receipt_key_is_used_only_once_the_pages_carry_it(
+    aws_env: None, tmp_path: Path
+) -> None:
+    ssm = boto3.client("ssm", region_name=REGION)
+    old, new = secrets.new_secret(), secrets.new_secret()
+    for value in (old, new):  # the organiser rotated: version 2 is the new key
+        ssm.put_parameter(
+            Name="/demo/receipt-key", Value=value, Type="SecureString", Overwrite=True
+        )
+    ssm.put_parameter(Name="/demo/hash-key", Value=secrets.new_secret(), Type="SecureString")
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket="site", CreateBucketConfiguration={"LocationConstraint": REGION})
+    waf_arn = "arn:aws:wafv2:us-east-1:123456789012:global/webacl/demo-waf/1"
+    aws_target = target(
+        {"demo": "UPDATE_COMPLETE", "demo-waf": "UPDATE_COMPLETE"},
+        {
+            "demo": {
+                "Parameters": [{"ParameterKey": "ReceiptKeyVersion", "ParameterValue": "1"}],
+                "Outputs": outputs(
+                    SiteBucketName="site", DistributionId="E1", SiteUrl="https://d.example"
+                ),
+            },
+            "demo-waf": {"Outputs": outputs(WebAclArn=waf_arn)},
+        },
+    )
+    made = Deployment.make_plan(deployment(tmp_path)[0], aws_target)
+    steps = kinds(made)
+    applies = [i for i in made.instructions if isinstance(i, plan.ApplyStack) and i.stack == "demo"]
+    assert [a.parameters["ReceiptKeyVersion"] for a in applies] == ["1", "2"]
+    assert applies[0].parameters["WebAclArn"] == waf_arn
+    # Stack with the old key, then assets, then the pages with the new public key, and
+    # only then the function switches.
+    second = made.instructions.index(applies[1])
+    pages = [i for i, x in enumerate(made.instructions) if isinstance(x, plan.UploadFiles)]
+    assert made.instructions.index(applies[0]) < pages[0] < pages[1] < second
+    assert steps[second + 1] == "SmokeTest"
+    assert "CreateSecret" not in steps
+    # The site was built with the *new* key's public half.
+    from ballotbox.core.encoding import b64u_decode
+    from ballotbox.core.signature import Signer
+
+    campaign = (tmp_path / "dist" / "campaign.json").read_text("utf-8")
+    assert Signer(b64u_decode(new)).public_key_b64 in campaign
+
+
+def test_without_a_rotation_the_stack_is_applied_once(aws_env: None, tmp_path: Path) -> None:
+    made = Deployment.make_plan(deployment(tmp_path)[0], target({}))
+    applies = [i for i in made.instructions if isinstance(i, plan.ApplyStack) and i.stack == "demo"]
+    assert [a.parameters["ReceiptKeyVersion"] for a in applies] == ["1"]

@@ -231,7 +231,14 @@ def test_function_runtime_concurrency_and_environment(template: dict[str, Any]) 
     assert env["STORE"] == "dynamodb"
     assert env["LEDGER_TABLE"] == {"Ref": "LedgerTable"}
     assert env["CAPS_TABLE"] == {"Ref": "CapsTable"}
-    assert env["RECEIPT_KEY_PARAM"] == {"Ref": "ReceiptKeyParameterName"}
+    # The version deploy pins (an SSM selector), or the latest when none is given.
+    assert env["RECEIPT_KEY_PARAM"] == {
+        "Fn::If": [
+            "HasReceiptKeyVersion",
+            {"Fn::Sub": "${ReceiptKeyParameterName}:${ReceiptKeyVersion}"},
+            {"Ref": "ReceiptKeyParameterName"},
+        ]
+    }
     assert env["HASH_KEY_PARAM"] == {"Ref": "HashKeyParameterName"}
     assert env["CAMPAIGN_FILE"] == "campaign.json"
 

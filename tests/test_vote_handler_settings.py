@@ -238,3 +238,24 @@ def test_a_capped_evening_does_not_count_toward_the_refusal_alarm() -> None:
     names = [m["Metrics"][0]["Name"] for m in forged["_aws"]["CloudWatchMetrics"]]
     assert names == ["Refusals", "Rejections"]
     assert {m["Namespace"] for m in forged["_aws"]["CloudWatchMetrics"]} == {"Ns"}
+
+
+def test_a_pinned_receipt_key_version_is_read_not_the_latest(
+    cold_start: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Deploy pins the version the pages can verify; a rotation waits for them."""
+    from ballotbox.core.signature import Signer
+
+    rotated = b64u_encode(bytes(range(32)))
+    cold_start.put_parameter(
+        Name="/vote/receipt-key", Value=rotated, Type="SecureString", Overwrite=True
+    )
+    monkeypatch.setenv("RECEIPT_KEY_PARAM", "/vote/receipt-key:1")
+    api = vote_handler._configured()
+    assert api is not None
+    assert api.signer.public_key_b64 == Signer(votekit.RECEIPT_SEED).public_key_b64
+    vote_handler.reset()
+    monkeypatch.setenv("RECEIPT_KEY_PARAM", "/vote/receipt-key:2")
+    api = vote_handler._configured()
+    assert api is not None
+    assert api.signer.public_key_b64 == Signer(bytes(range(32))).public_key_b64
