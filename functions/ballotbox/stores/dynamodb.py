@@ -387,6 +387,33 @@ class DynamoStore:
                 return
             request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
+    def scan_page(
+        self,
+        *,
+        segment: int,
+        total_segments: int,
+        start_key: Mapping[str, Any] | None = None,
+        limit: int | None = None,
+    ) -> tuple[list[VoteRecord], dict[str, Any] | None]:
+        """One strongly consistent page of one Scan segment, and where the next starts.
+
+        For ``ops.py export``: the key it returns is what a resumed export starts from.
+        """
+        request: dict[str, Any] = {
+            "TableName": self.ledger_table,
+            "ConsistentRead": True,
+            "Segment": segment,
+            "TotalSegments": total_segments,
+        }
+        if start_key:
+            request["ExclusiveStartKey"] = dict(start_key)
+        if limit is not None:
+            request["Limit"] = limit
+        page = self._call(lambda: self.client.scan(**request), what="scan")
+        records = [_record_from_item(item) for item in page.get("Items", [])]
+        last: dict[str, Any] | None = page.get("LastEvaluatedKey")
+        return records, last
+
     def healthy(self) -> bool:
         """True if the ledger answers a (cheap, consistent) read."""
         try:
