@@ -34,9 +34,8 @@ import sys
 import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -71,12 +70,12 @@ class ConfigError(RuntimeError):
     """The function's environment or parameters are unusable (a deployment error)."""
 
 
-@dataclass(frozen=True)
-class FunctionSettings:
+class FunctionSettings(NamedTuple):
     """The function's environment, read once per execution environment (cold start).
 
     Only syntax is checked here; a setting a mode does not use may stay empty, and
-    ``require`` names the missing one when it is needed.
+    ``require`` names the missing one when it is needed. A NamedTuple, not a dataclass:
+    ``dataclasses`` imports ``inspect``, which would double this module's import time.
     """
 
     campaign_file: Path
