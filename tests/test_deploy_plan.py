@@ -323,3 +323,66 @@ def test_without_a_rotation_the_stack_is_applied_once(aws_env: None, tmp_path: P
     made = Deployment.make_plan(deployment(tmp_path)[0], target({}))
     applies = [i for i in made.instructions if isinstance(i, plan.ApplyStack) and i.stack == "demo"]
     assert [a.parameters["ReceiptKeyVersion"] for a in applies] == ["1"]
+
+
+def test_the_real_executor_carries_a_plan_out_in_order(aws_env: None, tmp_path: Path) -> None:
+    from deploy import sync
+
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket="site", CreateBucketConfiguration={"LocationConstraint": REGION})
+    aws_target = target(
+        {"demo": "CREATE_COMPLETE"},
+        {"demo": {"Outputs": outputs(SiteBucketName="site", SiteUrl="https://d.example")}},
+    )
+    dist = tmp_path / "dist"
+    write_site(dist, receipt_key="k")
+    files = sync.local_files(dist)
+    code = tmp_path / "function.zip"
+    code.write_bytes(b"zip")
+    smoked: list[tuple[str, dict[str, Any]]] = []
+    lines: list[str] = []
+    made = plan.Plan(
+        [
+            plan.CreateSecret("/demo/receipt-key", secrets.new_secret()),
+            plan.CreateArtifactsBucket("demo-artifacts"),
+            plan.UploadCode("demo-artifacts", "functions/vote-1.zip", code),
+            plan.UploadFiles(
+                "assets",
+                plan.Output("demo", "SiteBucketName", REGION, "?"),
+                [sync.Change("add", f) for f in files if f.key.startswith("assets/")],
+            ),
+            plan.SmokeTest(
+                plan.Output("demo", "SiteUrl", REGION, "?"),
+                page="/zh/vote/",
+                asset="/assets/app.3f2a9c1d.js",
+                china=False,
+                region=REGION,
+            ),
+            plan.Announce("Site", plan.Output("demo", "SiteUrl", REGION, "?")),
+        ]
+    )
+    executor = plan.Executor(
+        aws_target,
+        say=lines.append,
+        confirm=lambda q: pytest.fail(f"asked {q!r}"),
+        yes=False,
+        smoke_test=lambda url, **kw: smoked.append((url, kw)),
+    )
+    assert executor.execute(made) is True
+    ssm = boto3.client("ssm", region_name=REGION)
+    assert ssm.get_parameter(Name="/demo/receipt-key")["Parameter"]["Version"] == 1
+    block = s3.get_public_access_block(Bucket="demo-artifacts")
+    assert all(block["PublicAccessBlockConfiguration"].values())
+    assert (
+        s3.get_object(Bucket="demo-artifacts", Key="functions/vote-1.zip")["Body"].read() == b"zip"
+    )
+    uploaded = {o["Key"] for o in s3.list_objects_v2(Bucket="site")["Contents"]}
+    assert uploaded == {"assets/app.3f2a9c1d.js", "assets/site.0badc0de.css"}
+    assert smoked == [
+        ("https://d.example", {"page": "/zh/vote/", "asset": "/assets/app.3f2a9c1d.js",
+                               "china": False, "region": REGION, "say": lines.append})
+    ]  # fmt: skip
+    assert lines[-1] == "Site: https://d.example"
+    # A secret another deploy made meanwhile stops the run: the site was built with ours.
+    with pytest.raises(DeployError, match="Another deploy created /demo/receipt-key"):
+        executor.run(plan.CreateSecret("/demo/receipt-key", secrets.new_secret()))
