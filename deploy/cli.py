@@ -160,9 +160,14 @@ def check_concurrency(requested: int, unreserved: int, current: int) -> None:
 
 
 def template_default(template: Path, parameter: str) -> str:
-    from cfnlint.decode import cfn_yaml
+    """A parameter's default, read with PyYAML (cfn-lint is only a dev dependency)."""
+    import yaml
 
-    doc = cfn_yaml.load(str(template))
+    class Loader(yaml.SafeLoader):
+        """Safe, and blind to CloudFormation's short tags (``!Ref``...), not needed here."""
+
+    Loader.add_multi_constructor("!", lambda loader, suffix, node: None)
+    doc = yaml.load(template.read_text(encoding="utf-8"), Loader=Loader)  # noqa: S506
     return str(doc["Parameters"][parameter]["Default"])
 
 
