@@ -386,3 +386,19 @@ def test_the_real_executor_carries_a_plan_out_in_order(aws_env: None, tmp_path: 
     # A secret another deploy made meanwhile stops the run: the site was built with ours.
     with pytest.raises(DeployError, match="Another deploy created /demo/receipt-key"):
         executor.run(plan.CreateSecret("/demo/receipt-key", secrets.new_secret()))
+
+
+def test_a_china_plan_smoke_tests_for_the_api_gateway_whitelist(
+    aws_env: None, tmp_path: Path
+) -> None:
+    made, _ = deployment(tmp_path, "--domain", "vote.example.cn", "--iam-certificate-id", "ASCA123")
+    made.args.region = "cn-northwest-1"
+    china = Target(Session({}), "cn-northwest-1", "aws-cn", "123456789012")
+    steps = made.make_plan(china).instructions
+    smoke_step = next(i for i in steps if isinstance(i, plan.SmokeTest))
+    assert (smoke_step.china, smoke_step.region) == (True, "cn-northwest-1")
+    applies = [i for i in steps if isinstance(i, plan.ApplyStack)]
+    assert [(a.stack, a.template.name) for a in applies] == [("demo", "stack-cn.yaml")]
+    assert "OriginVerifySecret" in applies[0].parameters
+    created = [i.name for i in steps if isinstance(i, plan.CreateSecret)]
+    assert created == ["/demo/receipt-key", "/demo/hash-key", "/demo/origin-verify"]
