@@ -99,6 +99,10 @@ def create_change_set(
         cfn.get_waiter("change_set_create_complete").wait(
             ChangeSetName=change_set_id, WaiterConfig={"Delay": 3, "MaxAttempts": 200}
         )
+    except KeyboardInterrupt:
+        # Ctrl-C while CloudFormation computes: leave no change set (nor empty stack) behind.
+        discard(cfn, ChangeSet(stack, name, change_set_id, new_stack, []))
+        raise
     except WaiterError as error:
         described = cfn.describe_change_set(ChangeSetName=change_set_id)
         reason = described.get("StatusReason", "")

@@ -14,6 +14,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from deploy import package, plan, secrets, stack
@@ -402,3 +403,40 @@ def test_a_china_plan_smoke_tests_for_the_api_gateway_whitelist(
     assert "OriginVerifySecret" in applies[0].parameters
     created = [i.name for i in steps if isinstance(i, plan.CreateSecret)]
     assert created == ["/demo/receipt-key", "/demo/hash-key", "/demo/origin-verify"]
+
+
+class InterruptedWhileComputing:
+    """CloudFormation while the organiser presses Ctrl-C during the change set's wait."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def describe_stacks(self, StackName: str) -> dict[str, Any]:
+        raise ClientError(
+            {"Error": {"Code": "ValidationError", "Message": "Stack does not exist"}},
+            "DescribeStacks",
+        )
+
+    def create_change_set(self, **request: Any) -> dict[str, str]:
+        self.calls.append(f"create {request['ChangeSetName']}")
+        return {"Id": "cs-1"}
+
+    def get_waiter(self, name: str) -> Any:
+        class Interrupted:
+            def wait(self, **kwargs: Any) -> None:
+                raise KeyboardInterrupt
+
+        return Interrupted()
+
+    def delete_change_set(self, ChangeSetName: str) -> None:
+        self.calls.append(f"delete change set {ChangeSetName}")
+
+    def delete_stack(self, StackName: str) -> None:
+        self.calls.append(f"delete stack {StackName}")
+
+
+def test_ctrl_c_while_the_change_set_is_computed_leaves_nothing() -> None:
+    cfn = InterruptedWhileComputing()
+    with pytest.raises(KeyboardInterrupt):
+        stack.create_change_set(cfn, "demo", stack.INFRA / "waf.yaml", {}, name="deploy-x")
+    assert cfn.calls == ["create deploy-x", "delete change set cs-1", "delete stack demo"]
