@@ -274,8 +274,11 @@ def page_context(
                     s("results_chart_label").format(list=title),
                     [{**r, "label": titles[r["id"]]} for r in rows],
                     item["select"],
-                    "; ".join(
-                        f"{r['rank']}. {titles[r['id']]} {r['final_score']:.2f}" for r in rows
+                    s("results_chart_join").join(
+                        s("results_chart_item").format(
+                            rank=r["rank"], title=titles[r["id"]], score=f"{r['final_score']:.2f}"
+                        )
+                        for r in rows
                     ),
                 ),
                 "rows": [

@@ -15,6 +15,7 @@ import yaml
 from ballotbox.core import errors
 
 from sitegen.render import Text
+from tests import resultskit as rk
 from tests.conftest import ROOT
 from tests.sitecheck import html_pages
 
@@ -106,6 +107,23 @@ def test_built_pages_follow_the_house_style(site: Path) -> None:
             checked[lang] += 1
     assert checked["zh"] >= 30
     assert checked["en"] >= 30
+
+
+def test_published_results_pages_follow_the_house_style(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    dist = rk.build_published(tmp_path_factory.mktemp("published"))["dist"]
+    for lang, check in (("zh", zh_problems), ("en", en_problems)):
+        texts = texts_of(dist / lang / "results" / "index.html")
+        assert "<table" in (dist / lang / "results" / "index.html").read_text(encoding="utf-8")
+        assert not check(texts[lang]), (lang, check(texts[lang]))
+    en = texts_of(dist / "en" / "results" / "index.html")["en"]
+    assert "277 votes passed verification; 1 of them was removed after investigation." in en
+    assert "(weights set by the organizer)" in en
+    assert "January 20, 2022" in en  # the tally date, US style
+    zh = texts_of(dist / "zh" / "results" / "index.html")["zh"]
+    assert "通过校验的选票共277张，其中经核查取消1张" in zh
+    assert "（权重由主办方确定）" in zh
 
 
 def test_dates_are_one_style_per_language(site: Path) -> None:
