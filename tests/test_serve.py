@@ -46,10 +46,23 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class Headers(dict[str, str]):
+    """Response headers looked up case-insensitively (uvicorn writes names in lower case)."""
+
+    def __init__(self, pairs: list[tuple[str, str]]) -> None:
+        super().__init__((k.lower(), v) for k, v in pairs)
+
+    def __getitem__(self, name: str) -> str:
+        return super().__getitem__(name.lower())
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and super().__contains__(name.lower())
+
+
 @dataclass
 class Reply:
     status: int
-    headers: dict[str, str]
+    headers: Headers
     body: bytes
 
     def json(self) -> Any:
@@ -112,7 +125,7 @@ class Server:
         try:
             conn.request(method, path, body=body, headers=headers or {})
             resp = conn.getresponse()
-            return Reply(resp.status, dict(resp.getheaders()), resp.read())
+            return Reply(resp.status, Headers(resp.getheaders()), resp.read())
         finally:
             if own:
                 conn.close()
