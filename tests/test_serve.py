@@ -86,10 +86,10 @@ class Server:
         (self.dist / "assets" / "qr.svg").write_text("<svg xmlns='http://www.w3.org/2000/svg'/>")
         (root / "secret.txt").write_text("outside dist")
 
-    def start(self, now: str | None = INSIDE) -> Server:
+    def start(self, now: str | None = INSIDE, options: tuple[str, ...] = ()) -> Server:
         self.port = free_port()
         cmd = [sys.executable, "-m", "localserver", str(self.dist), "--port", str(self.port)]
-        cmd += ["--data", str(self.data)] + (["--now", now] if now else [])
+        cmd += ["--data", str(self.data)] + (["--now", now] if now else []) + list(options)
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(cmd, cwd=ROOT, stderr=log, stdout=log)
         deadline = time.monotonic() + 20
