@@ -20,8 +20,16 @@ def safe(text: str) -> str:
     return text.translate(_SAFE).encode("ascii", "backslashreplace").decode("ascii")
 
 
+_last_stamp: tuple[int, str] = (0, "")
+
+
 def stamp() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    """UTC to the second (formatted once per second: a log line per request adds up)."""
+    global _last_stamp  # a one-entry cache
+    now = int(time.time())
+    if _last_stamp[0] != now:
+        _last_stamp = (now, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)))
+    return _last_stamp[1]
 
 
 def log(message: str) -> None:

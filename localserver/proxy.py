@@ -16,6 +16,7 @@ and the first untrusted address is the client. Everything else is the client its
 from __future__ import annotations
 
 import argparse
+import functools
 import ipaddress
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ def unwrap(address: Address) -> Address:
     return address
 
 
+@functools.lru_cache(maxsize=8192)  # the same peers and proxies, request after request
 def parse_address(text: str) -> Address | None:
     """An address as sockets and proxies write it (zone, brackets and port tolerated)."""
     text = text.strip()

@@ -73,9 +73,13 @@ def test_1000_idle_connections_do_not_stop_health_or_a_vote(server: Server) -> N
             idle.append(s)
         started = time.monotonic()
         assert server.request("GET", "/api/health").status == 200
+        health_took = time.monotonic() - started
+        started = time.monotonic()
         reply = server.vote(Voter().vote_body())
+        vote_took = time.monotonic() - started
         assert reply.status == 200, reply.body
-        assert time.monotonic() - started < 1.0
+        assert health_took < 1.0, health_took
+        assert vote_took < 1.0, vote_took
     finally:
         for s in idle:
             s.close()
