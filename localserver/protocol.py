@@ -31,6 +31,7 @@ from localserver.logs import log
 MAX_TARGET = 8 * 1024
 MAX_HEAD = 16 * 1024
 MAX_FIELDS = 100
+LINGER_SECONDS = 1.0
 
 REASONS = {
     400: ("Bad Request", "请求无法解析。", "The request cannot be parsed."),
@@ -168,9 +169,19 @@ class GuardedProtocol(HttpToolsProtocol):
             b"connection: close\r\n\r\n",
             body,
         ]
-        if not self.transport.is_closing():
-            self.transport.write(b"".join(lines))
-            self.transport.close()
+        transport = self.transport
+        if transport.is_closing():
+            return
+        transport.write(b"".join(lines))
+        transport.pause_reading()
+        if transport.can_write_eof():
+            # Half-close, then close a moment later: closing at once with the client's
+            # next bytes unread would send a TCP reset, which can destroy the answer in
+            # the client's buffer before it reads it.
+            transport.write_eof()
+            self.loop.call_later(LINGER_SECONDS, transport.close)
+        else:
+            transport.close()
 
 
 def guarded_protocol(request_timeout: float, max_connections: int) -> type[GuardedProtocol]:

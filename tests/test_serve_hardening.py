@@ -267,3 +267,53 @@ def test_an_existing_open_data_folder_is_made_private(tmp_path: Path) -> None:
             assert (server.data / name).stat().st_mode & 0o777 == 0o600, name
     finally:
         server.stop()
+
+
+def test_a_slow_body_meets_the_same_deadline(server: Server) -> None:
+    body = Voter().vote_body()
+    head = (
+        b"POST /api/vote HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\n\r\n" % len(body)
+    )
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as s:
+        started = time.monotonic()
+        s.sendall(head + body[:10])  # the head at once, then the body trickles
+        answer = b""
+        for byte in body[10:40]:
+            time.sleep(0.2)
+            try:
+                s.sendall(bytes([byte]))
+            except OSError:
+                break
+            s.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                answer += s.recv(4096)
+            s.setblocking(True)
+            if answer:
+                break
+        elapsed = time.monotonic() - started
+    assert head_of(answer)[0] == 408
+    assert 1.5 < elapsed < 4
+    assert server.ledger() == []
+
+
+def test_connections_beyond_the_limit_get_503_with_the_security_headers(tmp_path: Path) -> None:
+    server = Server(tmp_path).start(options=("--max-connections", "8"))
+    held = []
+    try:
+        # The readiness probe's connection is gone; hold the limit's worth open.
+        for _ in range(8):
+            held.append(socket.create_connection(("127.0.0.1", server.port), timeout=5))
+        time.sleep(0.2)
+        status, headers = head_of(raw(server, b"GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n"))
+        assert status == 503
+        assert_secure(headers)
+        assert int(headers["retry-after"]) > 0
+        for s in held:
+            s.close()
+        time.sleep(0.2)
+        assert server.request("GET", "/api/health").status == 200  # room again
+    finally:
+        for s in held:
+            s.close()
+        server.stop()
