@@ -11,6 +11,7 @@ import http.client
 import json
 import os
 import random
+import resource
 import signal
 import socket
 import sqlite3
@@ -86,10 +87,20 @@ class Server:
         (self.dist / "assets" / "qr.svg").write_text("<svg xmlns='http://www.w3.org/2000/svg'/>")
         (root / "secret.txt").write_text("outside dist")
 
-    def start(self, now: str | None = INSIDE, options: tuple[str, ...] = ()) -> Server:
+    def start(
+        self, now: str | None = INSIDE, options: tuple[str, ...] = (), nofile: int | None = None
+    ) -> Server:
+        """Run the server; ``nofile`` starts it with that open-file soft limit."""
         self.port = free_port()
         cmd = [sys.executable, "-m", "localserver", str(self.dist), "--port", str(self.port)]
         cmd += ["--data", str(self.data)] + (["--now", now] if now else []) + list(options)
+        if nofile is not None:
+            # prlimit(1) sets the soft limit of the process it starts; the hard one stays.
+            cmd = [
+                "prlimit",
+                f"--nofile={nofile}:{resource.getrlimit(resource.RLIMIT_NOFILE)[1]}",
+                *cmd,
+            ]
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(cmd, cwd=ROOT, stderr=log, stdout=log)
         deadline = time.monotonic() + 20
