@@ -32,8 +32,8 @@ class BadIssuedAt(MalformedRequest):
     """``issued_at`` is not an RFC 3339 time with an offset near the voting window."""
 
     zh = (
-        "请求格式不正确：issued_at 必须是带时区的 RFC 3339 时间"
-        "（如 2021-12-30T12:00:00+08:00），且在投票期前后一天之内。"
+        "请求格式不正确：签名时间（issued_at）须为带时区的RFC 3339时间"
+        "（如2021-12-30T12:00:00+08:00），且在投票期前后一天之内。"
     )
     en = (
         "The request is malformed: issued_at must be an RFC 3339 time with an offset "
