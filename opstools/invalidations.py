@@ -89,9 +89,13 @@ def removals_from_flags(flags: Mapping[str, Any]) -> Removals:
 
 
 def removals_from_cases(flags: Mapping[str, Any], ids: Sequence[str]) -> Removals:
-    """The votes of the named cases (the ``votes`` entries whose reasons name the case),
-    each with the case's one-line summary in both languages as the reason (the evidence
-    itself stays in the flags file, whose SHA-256 the record keeps)."""
+    """The votes of the named cases (the case's own ``votes`` list of vote ids), each with
+    the case's one-line summary in both languages as the reason (the evidence itself stays
+    in the flags file, whose SHA-256 the record keeps).
+
+    Only votes, never voters: a voter entry would reach that voter's votes outside the
+    case. A flags file written before cases listed their votes (``votes`` a count) is read
+    through the ``votes[]`` entries whose first reason names the case."""
     cases = flags.get("cases")
     if not isinstance(cases, list):
         raise InvalidationError(
@@ -114,15 +118,28 @@ def removals_from_cases(flags: Mapping[str, Any], ids: Sequence[str]) -> Removal
         if not isinstance(summary, dict) or not summary.get("zh") or not summary.get("en"):
             raise InvalidationError(f"case {cid}: needs a summary in zh and en")
         reasons[cid] = (f"case {cid} ({case.get('action')})", f"{summary['zh']} / {summary['en']}")
-    entries = flags.get("votes", [])
+    votes: dict[str, tuple[str, ...]] = {}
+    legacy: set[str] = set()
+    for cid in ids:
+        listed = by_id[cid].get("votes")
+        if not isinstance(listed, list):
+            legacy.add(cid)
+            continue
+        for j, vid in enumerate(listed):
+            if not isinstance(vid, str) or not vid:
+                raise InvalidationError(
+                    f"case {cid}: votes[{j}] must be a vote id text"
+                    f" / 案例 {cid} 的 votes[{j}] 应为投票编号"
+                )
+            votes[vid] = reasons[cid]
+    entries = flags.get("votes", []) if legacy else []
     if not isinstance(entries, list):
         raise InvalidationError("flags.json: 'votes' must be a list")
-    votes: dict[str, tuple[str, ...]] = {}
     for i, entry in enumerate(entries):
         if not isinstance(entry, dict) or not isinstance(entry.get("vote_id"), str):
             raise InvalidationError(f"flags.json votes[{i}]: needs a 'vote_id' text")
         named = entry.get("reasons", [])
-        if isinstance(named, list) and named and named[0] in reasons:
+        if isinstance(named, list) and named and named[0] in legacy:
             votes[entry["vote_id"]] = reasons[named[0]]
     empty = [cid for cid in ids if cid not in {r[0].split()[1] for r in votes.values()}]
     if empty:

@@ -277,20 +277,23 @@ def test_flags_json_schema(scenario) -> None:  # type: ignore[no-untyped-def]
         assert w["evidence"]["summary"]
     assert flags["cases"]
     for c in flags["cases"]:
-        assert {"id", "action", "candidates", "start", "end", "votes", "voters", "evidence"} <= set(
-            c
-        )
+        keys = {"id", "action", "candidates", "start", "end", "votes", "voters", "evidence"}
+        assert keys | {"n_votes", "n_voters"} <= set(c)
         assert c["action"] in {"remove", "review"}
         assert iso.match(c["start"])
         assert iso.match(c["end"])
         assert c["start"] < c["end"]
         named = [v for v in flags["votes"] if v["reasons"][0] == c["id"]]
-        assert c["votes"] == len(named) > 0
+        # The case carries its votes and voters themselves, sorted, with their counts.
+        assert c["votes"] == sorted(v["vote_id"] for v in named)
+        assert c["n_votes"] == len(named) > 0
+        assert c["voters"] == sorted(set(c["voters"]))
+        assert c["n_voters"] == len(c["voters"]) > 0
         assert {v["level"] for v in named} == {c["action"]}
         assert c["summary"]["zh"]
         assert c["summary"]["en"]
     # Removals first, then by votes moved.
-    order = [(c["action"] != "remove", -c["votes"]) for c in flags["cases"]]
+    order = [(c["action"] != "remove", -c["n_votes"]) for c in flags["cases"]]
     assert order == sorted(order)
 
 
@@ -434,6 +437,21 @@ def test_invalidate_applies_a_whole_case(tmp_path: Path, scenario) -> None:  # t
     assert record["votes"][0]["reasons"][0] == f"case {case['id']} (remove)"
     assert " / " in record["votes"][0]["reasons"][1]  # zh / en
     assert parse_log(record_log.read_text("utf-8"))  # the chain verifies
+    # A flags file from before cases listed their votes (a count) still applies by reasons.
+    old = dict(flags, cases=[dict(c, votes=c["n_votes"]) for c in flags["cases"]])
+    (tmp_path / "old.json").write_text(json.dumps(old), "utf-8")
+    old_log = tmp_path / "old.jsonl"
+    argv_old = [
+        *argv[:2],
+        str(tmp_path / "old.json"),
+        *argv[3:-1],
+        str(old_log),
+        "--case",
+        case["id"],
+    ]
+    assert ops.main(argv_old) == 0
+    (again,) = [json.loads(x) for x in old_log.read_text("utf-8").splitlines()]
+    assert {v["vote_id"] for v in again["votes"]} == named
     # An unknown case records nothing.
     assert ops.main([*argv, "--case", "C999"]) == 1
     assert len(record_log.read_text("utf-8").splitlines()) == 1

@@ -515,9 +515,11 @@ def to_flags(t: VoteTable, f: Findings) -> dict[str, Any]:
     """flags.json as DESIGN section 4 describes it, with ``cases``.
 
     A vote's (and a voter's) reasons are its case's id: the case holds the explanation
-    once, in both languages, with every figure. A case's ``votes`` and ``voters`` are
-    counts; its votes are the ``votes`` entries whose reasons name it. This keeps the
-    file under 100 bytes per flagged vote, which matters at a million flags.
+    once, in both languages, with every figure, so a flagged vote costs one short entry.
+    A case carries the votes attributed to it: ``votes`` (vote ids) and ``voters`` (voter
+    keys), sorted, with their counts in ``n_votes`` and ``n_voters``; a vote id thus
+    appears twice in the file (in ``votes[]`` and in its case), which is what a case that
+    can be read and applied on its own costs.
     """
     n_voters = len(t.voter_names)
     case_reason = [c.id for c in f.cases]
@@ -578,6 +580,10 @@ def to_flags(t: VoteTable, f: Findings) -> dict[str, Any]:
     cases: list[dict[str, Any]] = []
     for case in f.cases:
         zh, en = case_text(t, case)
+        rows = np.sort(case.rows)
+        case_votes = sorted(t.vote_id.gather(rows).to_list()) if len(rows) else []
+        vs = np.unique(t.voter[rows])
+        case_voters = sorted(t.voter_names.gather(vs).to_list()) if len(vs) else []
         cases.append(
             {
                 "id": case.id,
@@ -585,8 +591,10 @@ def to_flags(t: VoteTable, f: Findings) -> dict[str, Any]:
                 "candidates": [t.cand_names[x] for x in case.candidates],
                 "start": iso(case.start_ms),
                 "end": iso(case.end_ms),
-                "votes": len(case.rows),
-                "voters": len(np.unique(t.voter[case.rows])),
+                "votes": case_votes,
+                "voters": case_voters,
+                "n_votes": len(case_votes),
+                "n_voters": len(case_voters),
                 "summary": {"zh": zh, "en": en},
                 "evidence": case.evidence,
             }
