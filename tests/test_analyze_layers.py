@@ -16,7 +16,7 @@ import ops
 from opstools.analyze import register
 from opstools.analyze.fuse import analyze, to_flags
 from opstools.analyze.load import read_votes
-from opstools.analyze.population import surprise
+from opstools.analyze.population import analyse_population, surprise
 from opstools.invalidations import parse_log
 
 DAY0 = 1_640_707_200_000  # 2021-12-29T00:00:00+08:00
@@ -511,3 +511,42 @@ def test_surprise_is_zero_below_the_mean_and_grows_above(lam: float, k: int) -> 
     else:
         assert s > 0
         assert float(surprise(np.array([float(k + 1)]), np.array([lam]))[0]) > s
+
+
+def _table(log: Log, tmp_path: Path, name: str = "log.jsonl"):  # type: ignore[no-untyped-def]
+    table, bad = read_votes(log.write(tmp_path / name))
+    assert not bad
+    tags = np.array([log.tags[v] for v in table.vote_id.to_list()])
+    return table, tags
+
+
+def test_private_networks_find_a_proxy_pool_smaller_than_its_crowd(tmp_path: Path) -> None:
+    """Many networks each used by several fresh voters of one candidate on one day only."""
+    log = Log(7)
+    log.organic()
+    r = log.rng
+    t0 = DAY0 + 3 * DAY + 20 * HOUR
+    # The attack: 200 fresh identities through 25 proxy addresses, ordinary phones, by hand.
+    for i in range(200):
+        ua = f"phone{int(r.zipf(1.5)) % 60}"
+        log.person(f"px{i}", "event-03", t0 + int(r.integers(0, 600_000)), int(r.integers(1, 6)),
+                   f"proxy{i % 25}", ua, "proxy")  # fmt: skip
+    # Hard negatives on private networks too: an assembly on one hall network, a workplace
+    # on three office networks, each a crowd of fresh voters for one candidate on one day.
+    for i in range(150):
+        ua = f"phone{int(r.zipf(1.5)) % 60}"
+        log.person(f"hall{i}", "event-04", t0 + int(r.integers(0, 600_000)), 3, "hall", ua,
+                   "meeting")  # fmt: skip
+    for i in range(120):
+        ua = f"phone{int(r.zipf(1.5)) % 60}"
+        log.person(f"w{i}", "event-05", DAY0 + 2 * DAY + 10 * HOUR + int(r.integers(0, 3_600_000)),
+                   2, f"office{i % 3}", ua, "workplace")  # fmt: skip
+    table, tags = _table(log, tmp_path)
+    pop = analyse_population(table)
+    assert pop.private_flag[tags == "proxy"].mean() >= 0.9
+    assert not pop.private_flag[tags != "proxy"].any()
+    # With the burst it makes (a second, independent kind), the pool's votes are removed.
+    f = analyze(table)
+    assert (f.level[tags == "proxy"] == 2).mean() >= 0.9
+    assert not (f.level[tags == "meeting"] == 2).any()
+    assert not (f.level[tags == "workplace"] == 2).any()

@@ -184,13 +184,13 @@ def analyze(t: VoteTable) -> Findings:
     voter = t.voter
     kinds[pop.automated[voter]] |= BEHAVIOUR
     strong[pop.automated[voter]] |= BEHAVIOUR
-    net_flag = pop.cell_flag | pop.novel_flag
+    net_flag = pop.cell_flag | pop.novel_flag | pop.private_flag
     kinds[net_flag] |= NETWORK
     strong[net_flag] |= NETWORK
     # A proxy pool seen only through its addresses: a burst is no second kind for it, since
     # a real share wave brings people on home networks too; a steady stream outside any
     # burst, far beyond every other candidate's share, is overwhelming on its own.
-    novel_only = pop.novel_flag & ~pop.cell_flag
+    novel_only = pop.novel_flag & ~pop.cell_flag & ~pop.private_flag
     in_burst = np.zeros(n, dtype=bool)
     known = window_of >= 0
     in_burst[known] = np.array([windows[int(i)].kind == "burst" for i in window_of[known]], bool)

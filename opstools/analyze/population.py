@@ -57,6 +57,15 @@ class Population:
     novel_of: I64  # per candidate: one-off voters
     novel_rate: float  # the typical candidate's share (median over candidates)
     novel_log10p: F64  # per candidate: how unlikely its count is at the typical share
+    # Private networks (see ``_private_nets``): per vote, whether its voter sits on one of
+    # the private networks of a (candidate, day) that has far more of them than the
+    # campaign's own rate predicts; per (candidate, day) cell the count, the expectation
+    # and -log10 of the Poisson tail.
+    private_flag: B
+    private_k: I64  # per (candidate * n_days + day)
+    private_expected: F64
+    private_log10p: F64
+    n_days: int
 
 
 def surprise(k: F64, lam: F64) -> F64:
@@ -134,7 +143,77 @@ def analyse_population(t: VoteTable) -> Population:
         surprise(n_cell.astype(np.float64), lam) >= CELL_SURPRISE
     )
     novel = _novelty(t, voter, one_off, n_voters)
-    return Population(day, med, cv, n_gaps, automated, one_off, cell_flag, n_cell, lam, *novel)
+    private = _private_nets(t, voter, day, days_per_voter, n_days, n_voters)
+    return Population(
+        day, med, cv, n_gaps, automated, one_off, cell_flag, n_cell, lam, *novel, *private, n_days
+    )
+
+
+PRIVATE_MIN_NETS = 8  # more private networks than an office or a school has (1-4)
+PRIVATE_LOG10P = 8.0
+
+
+def _private_nets(
+    t: VoteTable, voter: I64, day: I64, days_per_voter: I64, n_days: int, n_voters: int
+) -> tuple[B, I64, F64, F64]:
+    """Proxy pools smaller than their crowd of identities: many *private* networks.
+
+    A network is private to a candidate on a day when at least two voters use it, every
+    one of them votes on that day only, and every one of them votes for that candidate.
+    Honest crowds make few: a family sharing home Wi-Fi who both vote once for the same
+    candidate on the same day, one hall network for a school assembly, a few office
+    networks for a workplace. A pool of addresses cycled under many fresh identities makes
+    one for every address it uses. The campaign gives the honest rate: pairs on a shared
+    home network grow with the square of a (candidate, day)'s one-day voters, so the
+    expected count is ``alpha * m**2`` with ``alpha`` the typical candidate's ratio (the
+    median over candidates: a few attacked candidates cannot move it). A cell is hot when
+    its count is far beyond that (Poisson tail) and larger than an organisation's handful
+    of networks; its evidence is about who voted, so the votes flagged are those of the
+    voters on its private networks, whenever they fell in the day.
+    """
+    n_c = len(t.cand_names)
+    n_cells = n_c * n_days
+    nv = max(n_voters, 1)
+    flag = np.zeros(t.size, dtype=bool)
+    zero = np.zeros(n_cells)
+    if t.size == 0:
+        return flag, np.zeros(n_cells, dtype=np.int64), zero, zero
+    net = t.net.astype(np.int64)
+    cand = t.cand.astype(np.int64)
+    one_day = days_per_voter[voter] == 1
+    voters_on_net = np.bincount(np.unique(net * nv + voter) // nv, minlength=t.n_nets)
+    multi_day_on_net = np.bincount(net[~one_day], minlength=t.n_nets) > 0
+    days_on_net = np.bincount(np.unique(net * n_days + day) // n_days, minlength=t.n_nets)
+    # (net, candidate) pairs whose voters are all the net's voters.
+    nc_v = np.unique((net * n_c + cand) * nv + voter) // nv
+    nc_key, nc_voters = np.unique(nc_v, return_counts=True)
+    pnet, pcand = nc_key // n_c, nc_key % n_c
+    net_day = np.full(t.n_nets, -1, dtype=np.int64)
+    net_day[net] = day
+    private = (
+        (nc_voters == voters_on_net[pnet])
+        & (voters_on_net[pnet] >= 2)
+        & ~multi_day_on_net[pnet]
+        & (days_on_net[pnet] == 1)
+    )
+    cell_of_private = pcand[private] * n_days + net_day[pnet[private]]
+    k = np.bincount(cell_of_private, minlength=n_cells).astype(np.int64)
+    # One-day voters per (candidate, day).
+    od = np.unique((cand[one_day] * n_days + day[one_day]) * nv + voter[one_day]) // nv
+    m = np.bincount(od, minlength=n_cells).astype(np.float64)
+    m2 = (m * m).reshape(n_c, n_days).sum(axis=1)
+    kc = k.reshape(n_c, n_days).sum(axis=1)
+    has = m2 > 0
+    floor = 1.0 / max(float(m2.sum()), 1.0)  # one pair in the whole campaign
+    alpha = max(float(np.median(kc[has] / m2[has])) if has.any() else 0.0, floor)
+    lam = alpha * m * m
+    log10p = surprise(k.astype(np.float64), lam) / np.log(10)
+    hot = (k >= PRIVATE_MIN_NETS) & (log10p >= PRIVATE_LOG10P)
+    if hot.any():
+        hot_net = np.zeros(t.n_nets, dtype=bool)
+        hot_net[pnet[private][hot[cell_of_private]]] = True
+        flag = hot_net[net]
+    return flag, k, lam, log10p
 
 
 def binom_log10p(k: F64, n: F64, p: float) -> F64:
