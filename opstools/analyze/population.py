@@ -264,13 +264,12 @@ def _novelty(t: VoteTable, voter: I64, one_off: B, n_voters: int) -> tuple[B, I6
         [float(binom_log10p(np.array([float(k_of[c])]), np.array([float(n_of[c])]),
                             float(rates[c]))[0]) for c in range(n_c)]
     )  # fmt: skip
+    # Over the whole campaign the excess must be significant and large; the doubling is
+    # asked of the days that carry it (below), not of the whole campaign, where a drip of
+    # a few days is diluted by a popular candidate's honest one-off voters (a push brings
+    # thousands of them on one day).
     big = n_of >= 50
-    hit = (
-        big
-        & (log10p >= NOVEL_LOG10P)
-        & (k_of - rates * n_of >= NOVEL_MIN_EXCESS)
-        & (k_of >= 2 * rates * n_of)
-    )
+    hit = big & (log10p >= NOVEL_LOG10P) & (k_of - rates * n_of >= NOVEL_MIN_EXCESS)
     v_flag = oo & v_alone & hit[np.maximum(v_cand, 0)] & has
     # Only on the days that carry the excess: a drip runs for some days, while the
     # candidate's honest one-off voters on home networks come on every day.
