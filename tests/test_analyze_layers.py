@@ -550,3 +550,34 @@ def test_private_networks_find_a_proxy_pool_smaller_than_its_crowd(tmp_path: Pat
     assert (f.level[tags == "proxy"] == 2).mean() >= 0.9
     assert not (f.level[tags == "meeting"] == 2).any()
     assert not (f.level[tags == "workplace"] == 2).any()
+
+
+def test_a_user_agent_used_almost_only_for_one_candidate_is_network_evidence(
+    tmp_path: Path,
+) -> None:
+    """A drip spread thinly over carrier networks and days, under one rare string."""
+    log = Log(8)
+    log.organic()
+    r = log.rng
+    for i in range(120):
+        t = DAY0 + int(r.integers(1, 5)) * DAY + int(r.integers(9, 22)) * HOUR
+        log.person(f"d{i}", "event-02", t + int(r.integers(0, HOUR)), 3,
+                   f"carrier{int(r.zipf(1.6)) % 40}", "rare-browser", "drip")  # fmt: skip
+    # A club of fans with one ordinary phone model, also voting for other candidates.
+    for i in range(60):
+        t = DAY0 + int(r.integers(0, 6)) * DAY + 20 * HOUR
+        for c in ("event-05", "event-06", "event-01"):
+            log.person(f"fan{i}", c, t, 2, f"carrier{i % 40}", "phone1", "fan")
+    table, tags = _table(log, tmp_path)
+    pop = analyse_population(table)
+    assert pop.ua_flag[tags == "drip"].all()
+    assert not pop.ua_flag[tags != "drip"].any()
+    f = analyze(table)
+    drip = np.flatnonzero(tags == "drip")
+    assert (f.level[drip] >= 1).all()
+    case = f.cases[int(f.case_of[drip[0]])]
+    ua = [e for e in case.evidence if "with one User-Agent vote for event-02" in e["en"]]
+    assert ua
+    assert ua[0]["kind"] == "network"
+    assert ua[0]["figure"]["voters"] == 120
+    assert "浏览器标识" in ua[0]["zh"]

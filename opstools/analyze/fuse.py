@@ -184,20 +184,20 @@ def analyze(t: VoteTable) -> Findings:
     voter = t.voter
     kinds[pop.automated[voter]] |= BEHAVIOUR
     strong[pop.automated[voter]] |= BEHAVIOUR
-    net_flag = pop.cell_flag | pop.novel_flag | pop.private_flag
+    net_flag = pop.cell_flag | pop.novel_flag | pop.private_flag | pop.ua_flag
     kinds[net_flag] |= NETWORK
     strong[net_flag] |= NETWORK
     # A proxy pool seen only through its addresses: a burst is no second kind for it, since
     # a real share wave brings people on home networks too; a steady stream outside any
     # burst, far beyond every other candidate's share, is overwhelming on its own.
-    novel_only = pop.novel_flag & ~pop.cell_flag & ~pop.private_flag
+    novel_only = pop.novel_flag & ~pop.cell_flag & ~pop.private_flag & ~pop.ua_flag
     in_burst = np.zeros(n, dtype=bool)
     known = window_of >= 0
     in_burst[known] = np.array([windows[int(i)].kind == "burst" for i in window_of[known]], bool)
     timed_burst = novel_only & in_burst & ((strong & TIME) == 0)
     kinds[timed_burst] &= np.uint8(0xFF ^ TIME)
     strong_novel = pop.novel_log10p[t.cand] >= NOVEL_OVERWHELMING_LOG10P
-    alone |= novel_only & ~in_burst & strong_novel
+    alone |= pop.novel_flag & ~pop.cell_flag & ~in_burst & strong_novel
     g = group_of[voter]
     for gi, grp in enumerate(groups):
         sel = (g == gi) & np.isin(t.cand, grp.candidates)
@@ -401,6 +401,41 @@ def with_evidence(t: VoteTable, f: Findings, c: Case) -> Case:
                 float(f.pop.novel_log10p[cc]),
                 "转发和推送带来的新投票者使用与大家相同的网络（运营商 NAT、家庭、单位）；每个身份各用一个新地址是代理池的特征",  # noqa: E501
                 "new voters from shares and pushes come through the networks everybody uses (carrier NAT, homes, offices); an address of its own for every identity is a proxy pool",  # noqa: E501
+            ))  # fmt: skip
+    private = f.pop.private_flag[rows]
+    if private.any():
+        nd = f.pop.n_days
+        cells = np.unique(t.cand[rows][private].astype(np.int64) * nd + f.pop.day[rows][private])
+        for cell in cells:
+            k, lam = int(f.pop.private_k[cell]), float(f.pop.private_expected[cell])
+            name = t.cand_names[int(cell) // nd]
+            items.append(_item(
+                NETWORK, True,
+                f"{name} 在第 {int(cell) % nd + 1} 天有 {k} 个“私有”网络：每个网络有两位以上投票者，全都只在这一天投票、全都投给它；按本次活动家庭网络的常见比例预期 {lam:.1f} 个",  # noqa: E501
+                f"{name} on day {int(cell) % nd + 1}: {k} private networks, each used by two or more voters who all vote on that day only and all for it; the campaign's rate for shared home networks predicts {lam:.1f}",  # noqa: E501
+                {"networks": k, "expected": round(lam, 2)},
+                float(f.pop.private_log10p[cell]),
+                "学校集会或单位只有一到四个网络；许多这样的网络同时出现是地址池轮换新身份的特征",
+                "an assembly or a workplace has one to four networks; many at once is a pool of addresses cycled under fresh identities",  # noqa: E501
+            ))  # fmt: skip
+    ua_hit = f.pop.ua_flag[rows]
+    if ua_hit.any():
+        for key in sorted(
+            {
+                (int(u), int(c))
+                for u, c in zip(t.ua[rows][ua_hit], t.cand[rows][ua_hit], strict=True)
+            }
+        ):
+            n_uc, n_u, share, lp = f.pop.ua_figures[key]
+            name = t.cand_names[key[1]]
+            items.append(_item(
+                NETWORK, True,
+                f"一种浏览器标识的 {n_u} 位投票者中有 {n_uc} 位（{n_uc / max(n_u, 1):.0%}）投给 {name}，而 {name} 在全体投票者中占 {share:.1%}",  # noqa: E501
+                f"{n_uc} of the {n_u} voters ({n_uc / max(n_u, 1):.0%}) with one User-Agent vote for {name}, whose share of all voters is {share:.1%}",  # noqa: E501
+                {"voters": n_uc, "ua_voters": n_u, "candidate_share": round(share, 4)},
+                lp,
+                "真实手机型号的用户按全场比例投给各候选对象；几乎只投一个对象的标识是操作者设定的",
+                "the owners of a real phone model vote in the campaign's proportions; a string used almost only for one candidate was set by an operator",  # noqa: E501
             ))  # fmt: skip
     gs = np.unique(f.group_of[vs])
     for gi in gs[gs >= 0]:

@@ -66,6 +66,11 @@ class Population:
     private_expected: F64
     private_log10p: F64
     n_days: int
+    # A User-Agent string almost only one candidate's voters use, over the whole campaign
+    # (see ``_ua_exclusive``): per vote, and per flagged vote the UA's figures.
+    ua_flag: B
+    ua_figures: dict[tuple[int, int], tuple[int, int, float, float]]  # (ua, cand) ->
+    # (voters of the UA for the candidate, voters of the UA, expected share, -log10 p)
 
 
 def surprise(k: F64, lam: F64) -> F64:
@@ -144,9 +149,56 @@ def analyse_population(t: VoteTable) -> Population:
     )
     novel = _novelty(t, voter, one_off, n_voters)
     private = _private_nets(t, voter, day, days_per_voter, n_days, n_voters)
+    ua_flag, ua_figures = _ua_exclusive(t, voter, n_voters)
     return Population(
-        day, med, cv, n_gaps, automated, one_off, cell_flag, n_cell, lam, *novel, *private, n_days
-    )
+        day, med, cv, n_gaps, automated, one_off, cell_flag, n_cell, lam, *novel, *private,
+        n_days, ua_flag, ua_figures,
+    )  # fmt: skip
+
+
+UA_MIN_VOTERS = 30
+UA_EXCLUSIVE = 0.8
+UA_LOG10P = 8.0
+
+
+def _ua_exclusive(
+    t: VoteTable, voter: I64, n_voters: int
+) -> tuple[B, dict[tuple[int, int], tuple[int, int, float, float]]]:
+    """A browser string that almost only one candidate's voters use.
+
+    The people behind a phone model or a WeChat version vote for the candidates in about
+    the campaign's proportions; over the whole campaign, per candidate, that is what a
+    real User-Agent shows, however its owners cluster on a network or a day. A string
+    that 80 % or more of its voters use for one candidate, far beyond that candidate's
+    share of all voters, is one that the operator of the identities set (a rare string
+    or a new one). Network-cell homogeneity only sees this within one network and one
+    day; a drip spreads its identities thinly over carrier networks and many days.
+    """
+    n_c = len(t.cand_names)
+    nv = max(n_voters, 1)
+    flag = np.zeros(t.size, dtype=bool)
+    figures: dict[tuple[int, int], tuple[int, int, float, float]] = {}
+    if t.size == 0:
+        return flag, figures
+    ua = t.ua.astype(np.int64)
+    cand = t.cand.astype(np.int64)
+    pairs = np.unique((ua * n_c + cand) * nv + voter) // nv  # distinct (ua, cand, voter)
+    uc, n_uc = np.unique(pairs, return_counts=True)
+    n_u = np.bincount(uc // n_c, weights=n_uc, minlength=t.n_uas)  # voter-candidate pairs
+    share_c = np.bincount(uc % n_c, weights=n_uc, minlength=n_c) / max(float(n_uc.sum()), 1)
+    u, c = uc // n_c, uc % n_c
+    cand_ok = (n_uc >= UA_MIN_VOTERS) & (n_uc >= UA_EXCLUSIVE * n_u[u])
+    for i in np.flatnonzero(cand_ok):
+        p = float(share_c[c[i]])
+        lp = float(binom_log10p(np.array([float(n_uc[i])]), np.array([float(n_u[u[i]])]), p)[0])
+        if lp >= UA_LOG10P:
+            figures[(int(u[i]), int(c[i]))] = (int(n_uc[i]), int(n_u[u[i]]), p, lp)
+    if figures:
+        hot = np.zeros(t.n_uas * n_c, dtype=bool)
+        for uu, cc in figures:
+            hot[uu * n_c + cc] = True
+        flag = hot[ua * n_c + cand]
+    return flag, figures
 
 
 PRIVATE_MIN_NETS = 8  # more private networks than an office or a school has (1-4)
