@@ -407,13 +407,13 @@ def with_evidence(t: VoteTable, f: Findings, c: Case) -> Case:
         nd = f.pop.n_days
         cells = np.unique(t.cand[rows][private].astype(np.int64) * nd + f.pop.day[rows][private])
         for cell in cells:
-            k, lam = int(f.pop.private_k[cell]), float(f.pop.private_expected[cell])
+            k, exp_nets = int(f.pop.private_k[cell]), float(f.pop.private_expected[cell])
             name = t.cand_names[int(cell) // nd]
             items.append(_item(
                 NETWORK, True,
-                f"{name} 在第 {int(cell) % nd + 1} 天有 {k} 个“私有”网络：每个网络有两位以上投票者，全都只在这一天投票、全都投给它；按本次活动家庭网络的常见比例预期 {lam:.1f} 个",  # noqa: E501
-                f"{name} on day {int(cell) % nd + 1}: {k} private networks, each used by two or more voters who all vote on that day only and all for it; the campaign's rate for shared home networks predicts {lam:.1f}",  # noqa: E501
-                {"networks": k, "expected": round(lam, 2)},
+                f"{name} 在第 {int(cell) % nd + 1} 天有 {k} 个“私有”网络：每个网络有两位以上投票者，全都只在这一天投票、全都投给它；按本次活动家庭网络的常见比例预期 {exp_nets:.1f} 个",  # noqa: E501
+                f"{name} on day {int(cell) % nd + 1}: {k} private networks, each used by two or more voters who all vote on that day only and all for it; the campaign's rate for shared home networks predicts {exp_nets:.1f}",  # noqa: E501
+                {"networks": k, "expected": round(exp_nets, 2)},
                 float(f.pop.private_log10p[cell]),
                 "学校集会或单位只有一到四个网络；许多这样的网络同时出现是地址池轮换新身份的特征",
                 "an assembly or a workplace has one to four networks; many at once is a pool of addresses cycled under fresh identities",  # noqa: E501
