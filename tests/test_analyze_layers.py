@@ -17,6 +17,7 @@ from opstools.analyze import register
 from opstools.analyze.fuse import analyze, to_flags
 from opstools.analyze.load import read_votes
 from opstools.analyze.population import analyse_population, surprise
+from opstools.analyze.series import build_series, find_level_shifts, num
 from opstools.invalidations import parse_log
 
 DAY0 = 1_640_707_200_000  # 2021-12-29T00:00:00+08:00
@@ -581,3 +582,29 @@ def test_a_user_agent_used_almost_only_for_one_candidate_is_network_evidence(
     assert ua[0]["kind"] == "network"
     assert ua[0]["figure"]["voters"] == 120
     assert "浏览器标识" in ua[0]["zh"]
+
+
+def test_level_shift_is_a_share_that_rises_and_stays_up(tmp_path: Path) -> None:
+    """Days on end above the candidate's own share: weak timing, never a one-day surge."""
+    log = Log(9)
+    log.organic(voters=1500, days=8)
+    r = log.rng
+    # A drip on event-04 over days 3-5, and a one-day share wave on event-06 on day 6.
+    for i in range(900):
+        t = DAY0 + int(r.integers(3, 6)) * DAY + int(r.integers(8, 23)) * HOUR
+        net, ua = f"carrier{int(r.zipf(1.6)) % 40}", f"phone{int(r.zipf(1.5)) % 60}"
+        log.person(f"d{i}", "event-04", t + int(r.integers(0, HOUR)), 2, net, ua, "drip")
+    for i in range(500):
+        t = DAY0 + 6 * DAY + 20 * HOUR + int(r.integers(0, HOUR))
+        log.person(f"s{i}", "event-06", t, 2, f"carrier{int(r.zipf(1.6)) % 40}",
+                   f"phone{int(r.zipf(1.5)) % 60}", "share")  # fmt: skip
+    table, tags = _table(log, tmp_path)
+    shifts = find_level_shifts(build_series(table))
+    assert [table.cand_names[w.candidate] for w in shifts] == ["event-04"]
+    (w,) = shifts
+    assert w.start_ms <= DAY0 + 3 * DAY
+    assert w.end_ms >= DAY0 + 6 * DAY
+    assert num(w.evidence, "days") >= 3
+    # Weak on its own: people voting by hand from ordinary phones are not flagged.
+    f = analyze(table)
+    assert not (f.level[tags == "drip"] >= 1).any()

@@ -44,6 +44,7 @@ from opstools.analyze.series import (
     Window,
     build_series,
     find_bursts,
+    find_level_shifts,
     find_off_rhythm,
     find_periodic,
     merge_periodic,
@@ -139,6 +140,7 @@ def analyze(t: VoteTable) -> Findings:
         + merge_periodic(find_periodic(s))
         + cohort_periodic(t, s, cohort)
         + find_off_rhythm(s, t)
+        + find_level_shifts(s)
     )
     groups, group_of = find_groups(t, pop)
     n = t.size
@@ -339,6 +341,17 @@ def with_evidence(t: VoteTable, f: Findings, c: Case) -> Case:
                 "真实人群（转发、公众号推送、集会）也会造成突增，故为弱证据",
                 "real crowds (shares, pushes, assemblies) cause bursts too: weak evidence",
             ))  # fmt: skip
+        elif w.kind == "level_shift":
+            z = num(e, "score")
+            items.append(_item(
+                TIME, False,
+                f"{name} 在 {short(w.start_ms)}–{short(w.end_ms)} 连续 {e['days']} 天得票占比高于其自身常态：{e['votes']} 票，按其常见占比预期 {e['expected']} 票（{e['ratio']} 倍）",  # noqa: E501
+                f"{name}'s share of the day's votes stayed above its own typical share for {e['days']} days {short(w.start_ms)}–{short(w.end_ms)}: {e['votes']} votes where its typical share predicts {e['expected']} (x{e['ratio']})",  # noqa: E501
+                {"votes": e["votes"], "expected": e["expected"], "days": e["days"], "score": z},
+                z * z / 2 / math.log(10),
+                "真实的人气上升也会如此，故为弱证据，只说明何时值得查看",
+                "a real rise in popularity does this too: weak evidence, it says when to look",
+            ))  # fmt: skip
         elif w.kind == "periodic":
             ow = overwhelming(w)
             items.append(_item(
@@ -500,6 +513,12 @@ def window_text(t: VoteTable, w: Window) -> str:
             f"时间 time: regular batches on {c} {short(w.start_ms)}–{short(w.end_ms)}: "
             f"{e['batches']} batches every {e['period_minutes']} min (gap variation {e['gap_cv']}, "
             f"autocorrelation {e['autocorrelation_at_period']})"
+        )
+    if w.kind == "level_shift":
+        return (
+            f"时间 time: level shift on {c} {short(w.start_ms)}–{short(w.end_ms)}: {e['votes']} "
+            f"votes over {e['days']} days where its typical share predicts {e['expected']} "
+            f"(x{e['ratio']})"
         )
     return (
         f"时间 time: {c} keeps receiving votes at night: {e['night_share']:.1%} of its votes "

@@ -344,3 +344,55 @@ def find_off_rhythm(s: Series, table: VoteTable) -> list[Window]:
                 )
             )  # fmt: skip
     return out
+
+
+SHIFT_RATIO = 1.25
+SHIFT_Z = 3.0
+SHIFT_MIN_DAYS = 2
+
+
+def find_level_shifts(s: Series) -> list[Window]:
+    """A candidate's share of the day's votes that rises and stays up for days.
+
+    Each candidate is measured against itself: its typical share of the day's votes (the
+    median over the days, which a few shifted days cannot move), times the day's total,
+    is what it would get; the day's total carries the campaign's own ups and downs (the
+    opening, the final-day push). One day above it is a share or a push, seen as a burst;
+    two or more consecutive days, each well above it (overdispersed score >= 6 and 30 %
+    more), is a level shift: a drip or a daily farm, or a real rise in popularity. So it
+    is weak evidence, timing only: it says when to look, and a strong kind about the
+    voters themselves must agree before anything is proposed.
+    """
+    n_c, n_bins = s.counts.shape
+    n_days = -(-n_bins // BINS_PER_DAY)
+    pad = n_days * BINS_PER_DAY - n_bins
+    per_day = np.pad(s.counts, ((0, 0), (0, pad))).reshape(n_c, n_days, BINS_PER_DAY).sum(axis=2)
+    total = per_day.sum(axis=0)
+    live = total > 0
+    out: list[Window] = []
+    if live.sum() < 3:
+        return out
+    share = np.divide(per_day, total, out=np.zeros_like(per_day), where=total > 0)
+    for c in range(n_c):
+        base = float(np.median(share[c, live]))
+        exp = base * total
+        z = zscore(per_day[c], exp)
+        up = live & (per_day[c] >= SHIFT_RATIO * exp) & (z >= SHIFT_Z)
+        for a, b in _runs(up, 1):
+            if b - a < SHIFT_MIN_DAYS:
+                continue
+            votes, expected = float(per_day[c, a:b].sum()), float(exp[a:b].sum())
+            out.append(
+                Window(
+                    c, s.day0_ms + a * DAY_MS, s.day0_ms + b * DAY_MS, "level_shift",
+                    {
+                        "days": b - a,
+                        "votes": int(votes),
+                        "expected": round(expected, 1),
+                        "ratio": round(votes / max(expected, 1.0), 2),
+                        "typical_share": round(base, 4),
+                        "score": round(float(z[a:b].min()), 1),
+                    },
+                )
+            )  # fmt: skip
+    return out
