@@ -608,3 +608,32 @@ def test_level_shift_is_a_share_that_rises_and_stays_up(tmp_path: Path) -> None:
     # Weak on its own: people voting by hand from ordinary phones are not flagged.
     f = analyze(table)
     assert not (f.level[tags == "drip"] >= 1).any()
+
+
+def test_a_vote_exchange_ring_is_removed_and_loyal_fans_are_not(tmp_path: Path) -> None:
+    """Dozens voting the cap for exactly one set of candidates, day after day."""
+    log = Log(10)
+    log.organic(voters=1500, days=8)
+    r = log.rng
+    ring = ("event-02", "event-05", "event-06")
+    for i in range(60):
+        net, ua = f"carrier{int(r.zipf(1.6)) % 40}", f"phone{int(r.zipf(1.5)) % 60}"
+        for d in range(8):
+            if r.random() < 0.3:
+                continue
+            t = DAY0 + d * DAY + 20 * HOUR + int(r.integers(0, 2 * HOUR))
+            for j, c in enumerate(ring):
+                log.person(f"x{i}", c, t + j * 30_000, 5, net, ua, "ring")
+    # A fan club: loyal fans voting the cap for one candidate every day (not a ring).
+    for i in range(60):
+        net, ua = f"carrier{int(r.zipf(1.6)) % 40}", f"phone{int(r.zipf(1.5)) % 60}"
+        for d in range(8):
+            t = DAY0 + d * DAY + 21 * HOUR + int(r.integers(0, HOUR))
+            log.person(f"fan{i}", "event-01", t, 5, net, ua, "fans")
+    table, tags = _table(log, tmp_path)
+    pop = analyse_population(table)
+    assert list(pop.rings) == [tuple(sorted(table.cand_names.index(c) for c in ring))]
+    f = analyze(table)
+    assert (f.level[tags == "ring"] == 2).mean() >= 0.95
+    assert not (f.level[tags == "fans"] >= 1).any()
+    assert not (f.level[tags == "organic"] == 2).any()

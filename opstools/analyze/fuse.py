@@ -200,6 +200,12 @@ def analyze(t: VoteTable) -> Findings:
     kinds[timed_burst] &= np.uint8(0xFF ^ TIME)
     strong_novel = pop.novel_log10p[t.cand] >= NOVEL_OVERWHELMING_LOG10P
     alone |= pop.novel_flag & ~pop.cell_flag & ~in_burst & strong_novel
+    # A vote-exchange ring this far beyond the campaign's loyal voters removes on its own
+    # (no ring of two or more candidates came near it among the tuning campaigns' organic
+    # voters, superfans and fan clubs included; bench/README.md).
+    kinds[pop.ring_flag] |= COORD
+    strong[pop.ring_flag] |= COORD
+    alone |= pop.ring_flag
     g = group_of[voter]
     for gi, grp in enumerate(groups):
         sel = (g == gi) & np.isin(t.cand, grp.candidates)
@@ -449,6 +455,22 @@ def with_evidence(t: VoteTable, f: Findings, c: Case) -> Case:
                 lp,
                 "真实手机型号的用户按全场比例投给各候选对象；几乎只投一个对象的标识是操作者设定的",
                 "the owners of a real phone model vote in the campaign's proportions; a string used almost only for one candidate was set by an operator",  # noqa: E501
+            ))  # fmt: skip
+    in_ring = f.pop.ring_flag[rows]
+    if in_ring.any():
+        ring_cands = {int(c) for c in np.unique(t.cand[rows][in_ring])}
+        for cs, (members, lam_r, lp) in f.pop.rings.items():
+            if not ring_cands & set(cs):
+                continue
+            cands = ", ".join(t.cand_names[c] for c in cs)
+            items.append(_item(
+                COORD, True,
+                f"{members} 位投票者在至少 3 天里、每天都为同一组候选对象（{cands}）各投满当日上限，且只投这一组",  # noqa: E501
+                f"{members} voters voted, on each of at least 3 days, the full daily cap for exactly the same set of candidates ({cands}) and nothing else",  # noqa: E501
+                {"members": members, "expected": round(lam_r, 2), "candidates": len(cs)},
+                lp,
+                f"本次活动的忠实投票者按人气分布各自的偏好，预期 {lam_r:.1f} 位恰好选这一组；远超于此是互投群；单凭此项即可剔除",  # noqa: E501
+                f"the campaign's loyal voters spread over the candidates by popularity and predict {lam_r:.1f} on this exact set; far beyond that is a vote-exchange ring; enough on its own to remove",  # noqa: E501
             ))  # fmt: skip
     gs = np.unique(f.group_of[vs])
     for gi in gs[gs >= 0]:

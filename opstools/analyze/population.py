@@ -18,10 +18,12 @@ brings exactly such voters honestly.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+import polars as pl
 
 from opstools.analyze.load import VoteTable
 from opstools.analyze.series import BEIJING_MS, DAY_MS
@@ -71,6 +73,10 @@ class Population:
     ua_flag: B
     ua_figures: dict[tuple[int, int], tuple[int, int, float, float]]  # (ua, cand) ->
     # (voters of the UA for the candidate, voters of the UA, expected share, -log10 p)
+    # Co-voting rings (see ``_rings``): per vote, and per ring (its candidates) the figures
+    # (members, expected, -log10 p).
+    ring_flag: B
+    rings: dict[tuple[int, ...], tuple[int, float, float]]
 
 
 def surprise(k: F64, lam: F64) -> F64:
@@ -150,10 +156,80 @@ def analyse_population(t: VoteTable) -> Population:
     novel = _novelty(t, voter, one_off, n_voters)
     private = _private_nets(t, voter, day, days_per_voter, n_days, n_voters)
     ua_flag, ua_figures = _ua_exclusive(t, voter, n_voters)
+    ring_flag, rings = _rings(t, voter, day)
     return Population(
         day, med, cv, n_gaps, automated, one_off, cell_flag, n_cell, lam, *novel, *private,
-        n_days, ua_flag, ua_figures,
+        n_days, ua_flag, ua_figures, ring_flag, rings,
     )  # fmt: skip
+
+
+RING_MIN_DAYS = 3
+RING_MIN_MEMBERS = 30
+RING_LOG10P = 20.0
+
+
+def _rings(
+    t: VoteTable, voter: I64, day: I64
+) -> tuple[B, dict[tuple[int, ...], tuple[int, float, float]]]:
+    """互投群: many voters who vote for exactly the same set of candidates, at the cap.
+
+    A member of a vote-exchange group votes, on every day they turn up, for every
+    candidate of the group and always the full daily cap. Loyal honest voters exist (a
+    superfan votes the cap for their favourites every day), but their favourites follow
+    the candidates' popularity, so among the campaign's loyal voters with k favourites,
+    one exact set of k candidates is expected about ``N_k * k! * prod(p_c)`` times, with
+    ``p_c`` each candidate's share of all (voter, candidate) pairs. Dozens of voters on
+    one set, far beyond that, are a ring. Only sets of two or more candidates: one
+    candidate's loyal fans are a fan club, which is not a ring.
+    """
+    n_c = len(t.cand_names)
+    flag = np.zeros(t.size, dtype=bool)
+    rings: dict[tuple[int, ...], tuple[int, float, float]] = {}
+    if t.size == 0:
+        return flag, rings
+    df = pl.DataFrame({"v": voter, "c": t.cand.astype(np.int64), "d": day})
+    cells = df.group_by("v", "c", "d").len()
+    # The daily cap, as the campaign shows it: the largest count that at least 1 % of the
+    # (voter, candidate, day) cells reach (a session across midnight can exceed it once).
+    counts = np.bincount(cells["len"].to_numpy())
+    cap = int(np.flatnonzero(counts >= 0.01 * cells.height).max())
+    pairs = cells.group_by("v", "c").agg(
+        pl.len().alias("days_c"), (pl.col("len") >= cap).all().alias("full")
+    )
+    per_v = (
+        cells.group_by("v")
+        .agg(pl.col("d").n_unique().alias("days"))
+        .join(pairs.group_by("v").agg(
+            pl.col("c").sort().alias("set"), pl.col("days_c").min().alias("min_days_c"),
+            pl.col("full").all().alias("full")), on="v")
+    )  # fmt: skip
+    loyal = per_v.filter(
+        (pl.col("days") >= RING_MIN_DAYS)
+        & pl.col("full")
+        & (pl.col("min_days_c") == pl.col("days"))  # every candidate of the set, every day
+        & (pl.col("set").list.len() >= 2)
+    )
+    if loyal.height == 0:
+        return flag, rings
+    share = np.bincount(pairs["c"].to_numpy(), minlength=n_c) / max(pairs.height, 1)
+    n_k = loyal.group_by(pl.col("set").list.len().alias("k")).len()
+    n_of_k = dict(zip(n_k["k"].to_list(), n_k["len"].to_list(), strict=True))
+    sets = loyal.group_by("set").agg(pl.col("v"))
+    hit_voters: list[int] = []
+    for cs, members in zip(sets["set"].to_list(), sets["v"].to_list(), strict=True):
+        if len(members) < RING_MIN_MEMBERS:
+            continue
+        k = len(cs)
+        lam = n_of_k[k] * math.factorial(k) * float(np.prod(share[cs]))
+        lp = float(surprise(np.array([float(len(members))]), np.array([lam]))[0]) / math.log(10)
+        if lp >= RING_LOG10P:
+            rings[tuple(int(c) for c in cs)] = (len(members), lam, lp)
+            hit_voters.extend(members)
+    if hit_voters:
+        member = np.zeros(int(voter.max()) + 1, dtype=bool)
+        member[np.array(hit_voters, dtype=np.int64)] = True
+        flag = member[voter]
+    return flag, rings
 
 
 UA_MIN_VOTERS = 30
