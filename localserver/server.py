@@ -34,6 +34,7 @@ from localserver.headers import security_headers
 from localserver.identity import client_of, pow_setting, wechat_client
 from localserver.secrets import ensure_secrets, read_wechat_secret
 from localserver.static import StaticSite, sim_banner
+from localserver.wechat_refresher import start_share
 
 DRAIN_SECONDS = 10.0
 DISCARD_LIMIT = 64 * 1024  # an oversized body is read (to answer cleanly) up to this much
@@ -231,6 +232,7 @@ def run(dist: Path, *, host: str, port: int, data_dir: Path, now: datetime | Non
     wechat = wechat_client(policy.wechat_appid, read_wechat_secret(data_dir))
     if policy.mode == "wechat" and wechat is None:
         log(f"warning: wechat mode, but no AppSecret in {data_dir}/wechat_secret: sign-ins get 503")
+    share = start_share(dist, data_dir)  # WeChat share cards, when the campaign has them
     api = Api(
         campaign=campaign,
         signer=signer,
@@ -239,6 +241,7 @@ def run(dist: Path, *, host: str, port: int, data_dir: Path, now: datetime | Non
         clock=clock.now,
         pow_bits=pow_setting(data_dir, policy.pow_bits),
         wechat=wechat,
+        jssdk=share[0] if share else None,
     )
     server = VoteServer((host, port), api=api, site=StaticSite(dist), clock=clock)
 
@@ -259,6 +262,8 @@ def run(dist: Path, *, host: str, port: int, data_dir: Path, now: datetime | Non
         if not server.in_flight.wait_idle(DRAIN_SECONDS):
             log("warning: requests still running after the drain deadline")
         store.close()  # commits what is queued, then closes every connection
+        if share:
+            share[1].stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     log("stopped cleanly")

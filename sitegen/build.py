@@ -9,11 +9,12 @@ from pathlib import Path
 
 from sitegen import assets as asset_mod
 from sitegen import results as results_mod
+from sitegen import share as share_mod
 from sitegen.content import load_content
 from sitegen.errors import BuildError
 from sitegen.plan import Output, plan_site
 from sitegen.qr import qr_svg
-from sitegen.render import Renderer, load_strings
+from sitegen.render import Renderer, format_date, last_day, load_strings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -45,6 +46,19 @@ def build_site(
         results, content, strings, (content_dir or root / "content") / "campaign.yaml"
     )
 
+    # Share images, the WeChat share card and MP_verify files (issue 16).
+    share = share_mod.prepare(
+        content,
+        strings,
+        assets,
+        root=root,
+        content_dir=content_dir or root / "content",
+        window_text=lambda lang: strings["window_sentence"][lang].format(
+            opens=format_date(campaign.opens, lang),
+            last=format_date(last_day(campaign.closes), lang),
+        ),
+    )
+
     # 2. Plan every file of the site.
     vote_url = f"{campaign.base_url}/{campaign.default_language}/vote/"
     plan = plan_site(
@@ -55,8 +69,10 @@ def build_site(
         qr_svg=qr_svg(vote_url, title=strings["qr_alt"][campaign.default_language]),
         favicon=asset_mod.favicon_data_uri(),
         results_page=results_page,
+        share=share,
     )
     outputs = [*plan.outputs, Output(path="favicon.ico", data=asset_mod.favicon_ico())]
+    outputs += [Output(path=path, data=data) for path, data in share.files.items()]
     outputs += [Output(path=path, data=data) for path, data in audit_files.items()]
 
     # 3. Render in memory.

@@ -36,7 +36,12 @@ CAMPAIGN_KEYS = {
     "results": False,
     "identity": False,
     "icp": False,
+    "wechat": False,
 }
+#: ``wechat:`` (issue 16): the Official Account whose JS-SDK gives pages a share card.
+WECHAT_KEYS = {"appid": True}
+#: An Official Account AppID: "wx" and 16 hex digits.
+WECHAT_APPID = re.compile(r"wx[0-9a-f]{16}")
 #: ``identity:`` (README "Identity modes"): who counts as one voter. Absent = device.
 IDENTITY_KEYS = {
     "mode": True,
@@ -107,6 +112,8 @@ class Campaign:
     identity: Mapping[str, Any] | None = None
     #: The ICP filing number a site served from mainland China must show, e.g. 渝ICP备…号.
     icp: str = ""
+    #: The AppID for WeChat share cards (``wechat.appid``, else ``identity.wechat_appid``).
+    wechat_appid: str = ""
 
     @property
     def identity_mode(self) -> str:
@@ -320,7 +327,32 @@ def load_campaign(path: Path) -> Campaign:
         results=results,
         identity=identity,
         icp=_text(doc, "icp") if "icp" in doc.values else "",
+        wechat_appid=_wechat_appid(doc, identity),
     )
+
+
+def _wechat_appid(doc: _Doc, identity: Mapping[str, Any] | None) -> str:
+    """The share cards' AppID: ``wechat.appid``, else wechat mode's, else none (off)."""
+    if "wechat" not in doc.values:
+        return str((identity or {}).get("wechat_appid", ""))
+    line = doc.line_of("wechat")
+    raw = doc.values["wechat"]
+    if not isinstance(raw, dict):
+        raise BuildError("'wechat' must be a mapping with an 'appid'", doc.path, line)
+    _check_keys(
+        _Doc(doc.path, {str(k): v for k, v in raw.items()}, {}, line), WECHAT_KEYS, "wechat"
+    )
+    appid = raw["appid"]
+    if not isinstance(appid, str) or not WECHAT_APPID.fullmatch(appid):
+        raise BuildError(
+            "wechat 'appid' must be the Official Account's AppID: 'wx' and 16 hex digits "
+            "(WeChat admin: 设置与开发 → 基本配置)",
+            doc.path,
+            line,
+        )
+    if identity and identity.get("wechat_appid", appid) != appid:
+        raise BuildError("wechat 'appid' differs from identity 'wechat_appid'", doc.path, line)
+    return appid
 
 
 def _identity(doc: _Doc) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from xml.sax.saxutils import quoteattr
 from sitegen.assets import Asset
 from sitegen.content import Candidate, Content, ListSpec, plain_summary
 from sitegen.render import format_date, last_day
+from sitegen.share import ShareKit
 
 OG_LOCALE = {"zh": "zh_CN", "en": "en_US"}
 #: WeChat's OAuth page (the silent `snsapi_base` sign-in of wechat mode).
@@ -59,6 +60,7 @@ def plan_site(
     favicon: str,
     api: str = "/api",
     results_page: Mapping[str, Mapping[str, Any]] | None = None,
+    share: ShareKit | None = None,
 ) -> SitePlan:
     campaign = content.campaign
     langs = campaign.languages
@@ -192,6 +194,8 @@ def plan_site(
                     lang
                 ],
             }
+            if share is not None:  # og:image, the poster PNG, the WeChat share card
+                ctx.update(share.page_context(lang, campaign.base_url + paths[lang]))
             ctx.update(extra[lang])
             outputs.append(
                 Output(
@@ -343,6 +347,7 @@ def plan_site(
         "vote_url": vote_urls,
         # Only when content/campaign.yaml sets it: device mode keeps DESIGN's exact shape.
         **({"identity": dict(campaign.identity)} if campaign.identity else {}),
+        **(share.campaign_json if share is not None else {}),
         "candidates": [
             {
                 "id": c.id,

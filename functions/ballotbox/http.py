@@ -33,9 +33,11 @@ from ballotbox.core.errors import (
     ProofExpired,
     ProofInvalid,
     ProofRequired,
+    ShareUnavailable,
     Unavailable,
     UnknownCandidate,
     UnsupportedMediaType,
+    UrlNotAllowed,
     VoteError,
     VotingClosed,
     VotingNotOpen,
@@ -58,6 +60,7 @@ from ballotbox.core.signature import Signer
 from ballotbox.stores.base import VoteStore
 
 if TYPE_CHECKING:  # the client (and urllib) is imported only where wechat mode runs
+    from ballotbox.jssdk import JsSdk
     from ballotbox.wechat import OpenIdExchange
 
 #: DESIGN section 4's error table: the only place a refusal becomes a status.
@@ -74,6 +77,7 @@ STATUS: dict[type[VoteError], int] = {
     VotingClosed: 403,
     ProofRequired: 403,
     NotFound: 404,
+    UrlNotAllowed: 403,
     MethodNotAllowed: 405,
     NonceReused: 409,
     PayloadTooLarge: 413,
@@ -83,6 +87,7 @@ STATUS: dict[type[VoteError], int] = {
     DailyLimitReached: 429,
     NetworkLimited: 429,
     Unavailable: 503,
+    ShareUnavailable: 503,
 }
 #: 401s that a credential would cure: they name the scheme (RFC 9110 WWW-Authenticate).
 _BEARER_401 = (CredentialMissing, CredentialInvalid, CredentialExpired)
@@ -98,6 +103,8 @@ MODE_ROUTES: Mapping[str, Mapping[str, str]] = {
     "device+pow": {"/api/challenge": "GET", "/api/credential": "POST"},
     "wechat": {"/api/credential": "POST"},
 }
+#: Only when the campaign sets a WeChat AppID for share cards (issue 16).
+JSSDK_ROUTE = "/api/wechat/jssdk"
 CREDENTIAL_FIELDS = {"device+pow": frozenset({"voter"}), "wechat": frozenset({"voter", "code"})}
 
 
@@ -137,7 +144,7 @@ def error_response(error: VoteError, route: str) -> Response:
         extra["Retry-After"] = str(error.retry_after)
     if isinstance(error, _BEARER_401):
         extra["WWW-Authenticate"] = 'Bearer realm="vote"'
-    allow = {**ROUTES, **MODE_ROUTES["device+pow"]}.get("/api/" + route)
+    allow = {**ROUTES, **MODE_ROUTES["device+pow"], JSSDK_ROUTE: "GET"}.get("/api/" + route)
     if isinstance(error, MethodNotAllowed) and allow:
         extra["Allow"] = allow
     return json_response(
@@ -187,6 +194,7 @@ class Api:
         pow_bits: Callable[[], int] | None = None,
         wechat: OpenIdExchange | None = None,
         limiter: NetworkLimiter | None = None,
+        jssdk: JsSdk | None = None,
     ) -> None:
         self.campaign = campaign
         self.signer = signer
@@ -200,6 +208,9 @@ class Api:
         self.wechat = wechat
         self.tokens = TokenBox(hasher.subkey(b"tokens/v1"))
         self.limiter = limiter or NetworkLimiter(policy.network_burst, policy.network_per_minute)
+        self.jssdk = jssdk
+        if jssdk is not None:
+            self.routes[JSSDK_ROUTE] = "GET"
 
     def handle(self, request: Request) -> Response:
         """Answer one request. Refusals become the table's answers; bugs propagate."""
@@ -220,6 +231,9 @@ class Api:
                 return self._challenge(request)
             if route == "credential":
                 return self._credential(request)
+            if self.jssdk is not None and path == JSSDK_ROUTE:
+                body = self.jssdk.sign(request.query)
+                return json_response(200, body, route=route, code="ok")
             if not self.store.healthy():  # ready means able to record a vote
                 raise Unavailable("the store is not healthy")
             return json_response(200, {"ok": True}, route=route, code="ok")
