@@ -93,13 +93,27 @@ class TicketState:
     @classmethod
     def from_json(cls, text: str) -> TicketState:
         """A stored state; an unreadable one is an empty cache (the refresher starts over)."""
+        empty = cls()
         try:
             raw = json.loads(text)
-            fields = {name: raw[name] for name in cls.__dataclass_fields__ if name in raw}
-            state = cls(**fields)
-        except (ValueError, TypeError, AttributeError):
-            return cls()
-        return state
+        except ValueError:
+            return empty
+        if not isinstance(raw, dict):
+            return empty
+        fields: dict[str, Any] = {}
+        for name in cls.__dataclass_fields__:
+            default = getattr(empty, name)
+            value = raw.get(name, default)
+            if (
+                isinstance(default, float)
+                and isinstance(value, int)
+                and not isinstance(value, bool)
+            ):
+                value = float(value)
+            if type(value) is not type(default):
+                return empty
+            fields[name] = value
+        return cls(**fields)
 
 
 def _backoff(failures: int, base: float) -> float:
