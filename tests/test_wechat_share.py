@@ -107,7 +107,8 @@ def test_endpoint_refuses_other_sites(tmp_path: Path, url: str) -> None:
     status, body = ask(make_api(tmp_path), "url=" + _quote(url))
     assert status == 403
     assert body["error"] == "url_not_allowed"
-    assert body["message"]["zh"] and body["message"]["en"]
+    assert body["message"]["zh"]
+    assert body["message"]["en"]
 
 
 @pytest.mark.parametrize(
@@ -116,7 +117,8 @@ def test_endpoint_refuses_other_sites(tmp_path: Path, url: str) -> None:
 def test_endpoint_refuses_malformed_queries(tmp_path: Path, query: str) -> None:
     status, body = ask(make_api(tmp_path), query)
     assert (status, body["error"]) == (400, "malformed_request")
-    assert body["message"]["zh"] and body["message"]["en"]
+    assert body["message"]["zh"]
+    assert body["message"]["en"]
 
 
 def test_endpoint_without_a_ticket_is_a_deliberate_503(tmp_path: Path) -> None:
@@ -221,7 +223,9 @@ def test_ip_not_whitelisted_backs_off_and_keeps_the_valid_ticket() -> None:
             delays.append(delay)
             now += delay
         assert state.ticket == good  # voters keep their cards until it really expires
-        assert delays == sorted(delays) and delays[0] >= 300 and delays[-1] > delays[0]
+        assert delays == sorted(delays)
+        assert delays[0] >= 300
+        assert delays[-1] > delays[0]
         assert fake.token_calls + fake.ticket_calls - calls_before == 5
         assert "40164" in state.last_error
 
@@ -250,7 +254,8 @@ def test_system_busy_and_garbage_back_off_briefly() -> None:
         assert state.usable_ticket(first + second + third) == fake.valid_ticket()
     unreachable = WeChatTickets(APPID, SECRET, base_url="http://127.0.0.1:9")
     state, delay = refresh(TicketState(), unreachable, 0.0)
-    assert 0 < delay <= 60 and state.last_error.startswith("WeChat errcode None")
+    assert 0 < delay <= 60
+    assert state.last_error.startswith("WeChat errcode None")
 
 
 def test_serve_refresher_persists_its_state_and_does_not_refetch_after_a_restart(

@@ -90,7 +90,8 @@ def wait_for_ticket(server: Server) -> dict[str, Any]:
         status, body = jssdk(server, BASE + "/zh/")
         if status == 200:
             return body
-        assert status == 503 and time.monotonic() < deadline, body
+        assert status == 503, body
+        assert time.monotonic() < deadline, body
         time.sleep(0.1)
 
 
@@ -120,7 +121,8 @@ def test_serve_refreshes_the_ticket_once_and_signs_only_its_pages(
     assert (fake.token_calls, fake.ticket_calls) == (1, 1)
     status, refused = jssdk(server, "https://evil.example/zh/")
     assert (status, refused["error"]) == (403, "url_not_allowed")
-    assert refused["message"]["zh"] and refused["message"]["en"]
+    assert refused["message"]["zh"]
+    assert refused["message"]["en"]
     state = json.loads((server.data / "wechat_ticket.json").read_text("utf-8"))
     assert state["ticket"] == fake.valid_ticket()
 
@@ -174,12 +176,14 @@ def test_inside_wechat_the_page_sets_the_share_card(
     assert config["debug"] is False
     card = calls[2][1]
     assert card["title"] == campaign["title"][lang]
-    assert card["desc"].startswith(desc_start) and "\n" not in card["desc"]
+    assert card["desc"].startswith(desc_start)
+    assert "\n" not in card["desc"]
     assert card["link"] == BASE + path
     assert card["imgUrl"].startswith(f"{BASE}/assets/share-{lang}.")
     assert card["imgUrl"] == json.loads(thumb or "{}")["img"]
     assert calls[3][1] == {"title": card["title"], "link": card["link"], "imgUrl": card["imgUrl"]}
-    assert asked[-1] == "sdk" and len(asked) == 2  # one signature, then the SDK
+    assert asked[-1] == "sdk"
+    assert len(asked) == 2
 
 
 @pytest.mark.browser
