@@ -36,7 +36,7 @@ FONT_FILES = {
 #: Index of "Noto Sans CJK SC" inside Debian's .ttc files (JP, KR, SC, TC, HK, ...).
 FONT_INDEX = {"zh": 2, "en": 2}
 #: Bumped when the drawing code changes, so cached images are redrawn.
-DRAWING_VERSION = "1"
+DRAWING_VERSION = "2"
 THUMB_SIZE = (300, 300)
 OG_SIZE = (1200, 630)
 POSTER_SIZE = (1080, 1520)
@@ -208,13 +208,16 @@ def poster(texts: Mapping[str, str], qr_url: str, lang: str, palette: Palette) -
     code.save(out, kind="png", scale=14, border=3, dark="#000000", light="#ffffff")
     qr = Image.open(io.BytesIO(out.getvalue())).convert("RGB")
     left = (w - qr.width) // 2
-    top = max(y + 40, h - 120 - qr.height)
+    top = max(y + 40, h - 200 - qr.height)
     image.paste(qr, (left, top))
     scan = _font("bold", 40, lang)
     label = texts["scan"]
-    draw.text(
-        ((w - scan.getlength(label)) / 2, top + qr.height + 24), label, font=scan, fill=palette.ink
-    )
+    y = top + qr.height + 20
+    draw.text(((w - scan.getlength(label)) / 2, y), label, font=scan, fill=palette.ink)
+    small = _font("regular", 30, lang)
+    for line in (qr_url, texts["organiser"]):
+        y += 56
+        draw.text(((w - small.getlength(line)) / 2, y), line, font=small, fill=palette.muted)
     return _png(image)
 
 
