@@ -87,6 +87,12 @@ def parser() -> argparse.ArgumentParser:
         default="",
         help="identity mode device+pow: override the difficulty (1-32) without a site rebuild",
     )
+    p.add_argument(
+        "--wechat-share-refresher",
+        action="store_true",
+        help="WeChat share cards: deploy the jsapi_ticket refresher with a fixed egress IP "
+        "(a NAT gateway, billed hourly; needs --wechat-secret-param)",
+    )
     return p
 
 
@@ -227,6 +233,7 @@ class Deployment:
             "AlarmEmail": args.alarm_email,
             "WeChatSecretParameterName": args.wechat_secret_param,
             "PowDifficulty": args.pow_difficulty,
+            "WeChatShareRefresher": "true" if args.wechat_share_refresher else "false",
         }
         if args.reserved_concurrency is not None:
             params["ReservedConcurrency"] = str(args.reserved_concurrency)

@@ -20,6 +20,10 @@ function's environment and new challenges use it. In ``wechat`` mode,
 ``WECHAT_SECRET_PARAM`` names the SSM SecureString holding the Official Account's AppSecret
 (read in the same ``get_parameters`` call as the other secrets; the AppID is public and
 comes from campaign.json) and ``WECHAT_API_BASE`` may point the code exchange elsewhere.
+
+WeChat share cards (issue 16, when campaign.json has ``wechat_share``):
+``WECHAT_TICKET_PARAM`` names the SSM SecureString where the scheduled refresher
+(``wechat_refresher.py``) keeps the jsapi_ticket; this function only reads it.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from ballotbox.http import Api, Request, Response
+    from ballotbox.jssdk import JsSdk
     from ballotbox.stores.base import RecordOutcome, VoteRecord, VoteStore
 
 NAMESPACE = "TopNVote"
@@ -131,7 +136,8 @@ def build_api(
     from ballotbox.http import Api
 
     campaign_file = Path(environ.get("CAMPAIGN_FILE") or DEFAULT_CAMPAIGN_FILE)
-    campaign = Campaign.from_dict(json.loads(campaign_file.read_text("utf-8")))
+    campaign_data = json.loads(campaign_file.read_text("utf-8"))
+    campaign = Campaign.from_dict(campaign_data)
     policy = campaign.identity
     seed, hash_key, app_secret = _read_secrets(environ, ssm, wechat=policy.mode == "wechat")
     wechat = None
@@ -148,7 +154,42 @@ def build_api(
         clock=clock or _utc_now,
         pow_bits=pow_bits_from_env(environ, policy.pow_bits),
         wechat=wechat,
+        jssdk=_share(environ, campaign_data, ssm),
     )
+
+
+def _share(environ: Mapping[str, str], campaign_data: Mapping[str, Any], ssm: Any) -> JsSdk | None:
+    """The JS-SDK endpoint reading the refresher's ticket from SSM, or None when off."""
+    from ballotbox.jssdk import CachedTicket, JsSdk, ShareConfig
+
+    config = ShareConfig.from_campaign(campaign_data)
+    if config is None:
+        return None
+    name = environ.get("WECHAT_TICKET_PARAM", "").strip()
+    clients = [ssm]
+
+    def read() -> str | None:
+        if not name:
+            return None  # no refresher deployed: the endpoint answers 503
+        if clients[0] is None:
+            import boto3
+
+            clients[0] = boto3.client("ssm")
+        from ballotbox.core.errors import ShareUnavailable
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            answer = clients[0].get_parameter(Name=name, WithDecryption=True)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ParameterNotFound":
+                return None
+            raise ShareUnavailable("the ticket parameter cannot be read") from exc
+        except BotoCoreError as exc:
+            raise ShareUnavailable("SSM did not answer") from exc
+        value: str = answer["Parameter"]["Value"]
+        return value
+
+    return JsSdk(config, CachedTicket(read))
 
 
 def _utc_now() -> datetime:

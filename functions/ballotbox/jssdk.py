@@ -274,3 +274,35 @@ class JsSdk:
             "nonceStr": nonce,
             "signature": signature(ticket, nonce, timestamp, url),
         }
+
+
+class CachedTicket:
+    """The vote function's view of the central cache: one read, reused for a while.
+
+    ``read`` returns the stored JSON ``{"ticket", "expires"}`` (or None); it runs at
+    most once per ``every`` seconds and when the cached ticket has expired, so a busy
+    function costs SSM a handful of reads an hour.
+    """
+
+    def __init__(self, read: Callable[[], str | None], every: float = 300.0) -> None:
+        self._read = read
+        self._every = every
+        self._ticket: str | None = None
+        self._expires = 0.0
+        self._read_at = -1e12
+
+    def ticket(self, now: float) -> str | None:
+        # Re-read every ``every`` seconds; with no valid ticket, every 30 s at most.
+        if now - self._read_at >= (self._every if now < self._expires else 30.0):
+            self._read_at = now
+            self._ticket, self._expires = None, 0.0
+            raw = self._read()
+            try:
+                value = json.loads(raw) if raw else None
+            except ValueError:
+                value = None
+            if isinstance(value, dict) and isinstance(value.get("ticket"), str):
+                expires = value.get("expires")
+                if isinstance(expires, int | float):
+                    self._ticket, self._expires = value["ticket"], float(expires)
+        return self._ticket if now < self._expires else None
