@@ -64,9 +64,9 @@ class Palette:
             ) from exc
 
 
-def check_fonts() -> None:
+def check_fonts(files: Mapping[str, Path] = FONT_FILES) -> None:
     """Fail early, and say how to fix it, when Debian's Noto Sans CJK is missing."""
-    missing = [str(path) for path in FONT_FILES.values() if not path.is_file()]
+    missing = [str(path) for path in files.values() if not path.is_file()]
     if missing:
         raise BuildError(
             "the share images need Debian's Noto Sans CJK font, missing: "

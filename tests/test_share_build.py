@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageChops
 
+from sitegen import share_image
 from sitegen.build import build_site
 from sitegen.errors import BuildError
 from tests.conftest import ROOT, TEST_RECEIPT_KEY
@@ -160,3 +161,9 @@ def test_cached_and_freshly_drawn_images_are_identical(tmp_path: Path) -> None:
     assert any(cache.iterdir())
     first = sorted(p.name for p in (tmp_path / "first" / "assets").iterdir())
     assert first == sorted(p.name for p in (tmp_path / "second" / "assets").iterdir())
+
+
+def test_a_missing_font_stops_the_build_saying_how_to_install_it(tmp_path: Path) -> None:
+    share_image.check_fonts()  # this machine has it (make setup installs it)
+    with pytest.raises(BuildError, match=r"apt-get install fonts-noto-cjk"):
+        share_image.check_fonts({"bold": tmp_path / "NotoSansCJK-Bold.ttc"})

@@ -7,6 +7,7 @@
   var ua = navigator.userAgent || "";
   if (!/MicroMessenger/i.test(ua)) return;
   var me = document.currentScript;
+  if (!me || !window.fetch || !window.Promise) return;
   var cfg;
   try {
     cfg = JSON.parse(me.getAttribute("data-config"));
