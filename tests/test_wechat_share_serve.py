@@ -221,3 +221,29 @@ def test_the_real_sdk_file_defines_wx_in_chromium(
         context.close()
     assert kinds == ["function"] * 4
     assert errors == []
+
+
+@pytest.mark.browser
+def test_inside_wechat_a_refused_signature_loads_nothing_and_breaks_nothing(
+    browser: Any, shared: tuple[Server, FakeWeChat]
+) -> None:
+    """On another origin (here the bare loopback address) the API refuses to sign."""
+    server, _ = shared
+    context = browser.new_context(**PHONE, user_agent=WECHAT_UA)
+    try:
+        page = context.new_page()
+        errors: list[str] = []
+        statuses: dict[str, int] = {}
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.on("response", lambda r: statuses.update({r.url.removeprefix(server.url): r.status}))
+        with page.expect_response(lambda r: "/api/wechat/jssdk" in r.url):
+            page.goto(server.url + "/zh/poster/")
+        page.wait_for_timeout(500)  # time enough for the SDK request, were it made
+        assert page.evaluate("() => typeof window.wx") == "undefined"
+        assert page.locator("h1").is_visible()
+    finally:
+        context.close()
+    signed = [status for url, status in statuses.items() if url.startswith("/api/wechat/jssdk")]
+    assert signed == [403]
+    assert not [url for url in statuses if "jweixin" in url]
+    assert errors == []
