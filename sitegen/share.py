@@ -104,7 +104,6 @@ def prepare(
     palette = share_image.Palette.from_css(css)
     colours = (palette.brand, palette.brand_ink, palette.soft, palette.ink, palette.muted)
     cache = share_image.ImageCache(root / CACHE_DIR)
-    vote_url = f"{campaign.base_url}/{campaign.default_language}/vote/"
     files: dict[str, bytes] = {}
     og: dict[str, str] = {}
     thumb: dict[str, str] = {}
@@ -117,6 +116,8 @@ def prepare(
 
     for lang in campaign.languages:
         title, organiser = campaign.title[lang], campaign.organiser[lang]
+        # Each language's poster points at its own vote page, as the poster page's QR.
+        vote_url = f"{campaign.base_url}/{lang}/vote/"
         texts = {
             "title": title,
             "window": window_text(lang),
