@@ -170,7 +170,7 @@ class UrlNotAllowed(VoteError):
 
     code = "url_not_allowed"
     zh = "只能为本站的网页生成微信分享签名。"
-    en = "Only this site's own pages can be signed for WeChat sharing."
+    en = "Only this site’s own pages can be signed for WeChat sharing."
 
 
 class ShareUnavailable(Unavailable):
