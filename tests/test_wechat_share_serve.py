@@ -247,3 +247,45 @@ def test_inside_wechat_a_refused_signature_loads_nothing_and_breaks_nothing(
     assert signed == [403]
     assert not [url for url in statuses if "jweixin" in url]
     assert errors == []
+
+
+IOS_WECHAT_UA = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Mobile/15E148 MicroMessenger/8.0.49(0x18003129) NetType/WIFI"
+)
+#: What wechat mode's page script does after the OAuth redirect: drop code and state.
+DROP_CODE = """
+document.addEventListener("DOMContentLoaded", function () {
+  history.replaceState(null, "", location.pathname);
+});
+"""
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize(
+    ("user_agent", "signed_query", "signatures"),
+    [(WECHAT_UA, "", 2), (IOS_WECHAT_UA, "?code=0abc&state=s", 1)],
+    ids=["android-current-url", "ios-entry-url"],
+)
+def test_a_rewritten_address_is_signed_as_each_platform_checks_it(
+    browser: Any,
+    shared: tuple[Server, FakeWeChat],
+    user_agent: str,
+    signed_query: str,
+    signatures: int,
+) -> None:
+    server, fake = shared
+    wait_for_ticket(server)
+    context, page, asked = _open(browser, server, user_agent)
+    try:
+        page.add_init_script(DROP_CODE)
+        page.goto(BASE + "/zh/vote/?code=0abc&state=s")
+        page.wait_for_function("() => window.wxCalls && window.wxCalls.length >= 4")
+        config = page.evaluate("() => window.wxCalls[0][1]")
+        assert page.evaluate("() => location.search") == ""
+    finally:
+        context.close()
+    assert len([a for a in asked if "/api/wechat/jssdk" in a]) == signatures
+    assert config["signature"] == expected_signature(
+        fake, config, BASE + "/zh/vote/" + signed_query
+    )

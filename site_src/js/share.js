@@ -52,16 +52,26 @@
     });
   }
 
-  var url = ios ? entry : location.href.split("#")[0];
-  fetch(cfg.api + "/wechat/jssdk?url=" + encodeURIComponent(url), {
-    credentials: "same-origin",
-  })
-    .then(function (answer) {
+  function current() {
+    return location.href.split("#")[0];
+  }
+
+  function sign(url) {
+    return fetch(cfg.api + "/wechat/jssdk?url=" + encodeURIComponent(url), {
+      credentials: "same-origin",
+    }).then(function (answer) {
       if (!answer.ok) throw new Error("no signature: " + answer.status);
       return answer.json();
-    })
+    });
+  }
+
+  var signed = ios ? entry : current();
+  sign(signed)
     .then(function (sig) {
       return loadScript(cfg.sdk).then(function () {
+        // Android checks the URL at wx.config time: if the page's own script rewrote
+        // the address meanwhile (wechat mode drops the OAuth code), sign that one.
+        if (!ios && current() !== signed) return sign(current()).then(configure);
         configure(sig);
       });
     })
