@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from ballotbox.stores.base import VoteRecord, VoteStore
+from ballotbox.core.store import VoteRecord, VoteStore
 
 #: DESIGN's export line, in this order, then the fields auditors need.
 EXPORT_FIELDS = (

@@ -17,7 +17,7 @@ import boto3
 import pytest
 from ballotbox.core.errors import DailyLimitReached, NonceReused, Unavailable
 from ballotbox.stores import schema
-from ballotbox.stores.base import VoteRecord
+from ballotbox.core.store import VoteRecord
 from ballotbox.stores.dynamodb import (
     DEFAULT_DEADLINE_S,
     DynamoStore,

@@ -22,7 +22,7 @@ from ballotbox.core.ballot import MAX_BODY
 from ballotbox.core.clock import BEIJING
 from ballotbox.core.encoding import b64u_encode
 from ballotbox.http import STATUS, Api, Request
-from ballotbox.stores.base import VoteStore
+from ballotbox.core.store import VoteStore
 from ballotbox.stores.sqlite import SqliteStore
 from hypothesis import given, settings
 from hypothesis import strategies as st

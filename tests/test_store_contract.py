@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from ballotbox.core.errors import DailyLimitReached, NonceReused
-from ballotbox.stores.base import VoteRecord, VoteStore
+from ballotbox.core.store import VoteRecord, VoteStore
 
 from tests.store_factories import FACTORIES
 

@@ -16,7 +16,7 @@ from ballotbox.core.encoding import b64u_encode
 from ballotbox.core.errors import DailyLimitReached, NonceReused, Unavailable
 from ballotbox.core.privacy import Hasher
 from ballotbox.core.signature import Signer
-from ballotbox.stores.base import RecordOutcome, VoteRecord
+from ballotbox.core.store import RecordOutcome, VoteRecord
 from nacl.signing import SigningKey
 
 CAMPAIGN_ID = "test-2021-top10"

@@ -55,7 +55,7 @@ from ballotbox.core.privacy import Hasher
 from ballotbox.core.ratelimit import NetworkLimiter
 from ballotbox.core.service import cast_vote, success_body, voter_status
 from ballotbox.core.signature import Signer
-from ballotbox.stores.base import VoteStore
+from ballotbox.core.store import VoteStore
 
 if TYPE_CHECKING:  # the client (and urllib) is imported only where wechat mode runs
     from ballotbox.wechat import OpenIdExchange
@@ -84,6 +84,23 @@ STATUS: dict[type[VoteError], int] = {
     NetworkLimited: 429,
     Unavailable: 503,
 }
+
+
+def status_of(error: VoteError) -> int:
+    """The table's status for a refusal, found along its class hierarchy.
+
+    Walking the MRO means a new subclass (say a finer ``MalformedRequest``) answers
+    its parent's status rather than falling through to a 503; a refusal class with
+    no ancestor in the table is a programming error that tests/test_boundaries.py
+    catches for every class in the package.
+    """
+    for cls in type(error).__mro__:
+        status = STATUS.get(cls)
+        if status is not None:
+            return status
+    raise LookupError(f"{type(error).__name__} has no status in the error table")
+
+
 #: 401s that a credential would cure: they name the scheme (RFC 9110 WWW-Authenticate).
 _BEARER_401 = (CredentialMissing, CredentialInvalid, CredentialExpired)
 
@@ -141,7 +158,7 @@ def error_response(error: VoteError, route: str) -> Response:
     if isinstance(error, MethodNotAllowed) and allow:
         extra["Allow"] = allow
     return json_response(
-        STATUS[type(error)],
+        status_of(error),
         {"error": error.code, "message": error.message()},
         route=route,
         code=error.code,

@@ -18,7 +18,7 @@ from ballotbox.core.errors import MalformedRequest, UnknownCandidate, WrongCampa
 from ballotbox.core.receipt import receipt_text, vote_id
 from ballotbox.core.signature import Signer, verify
 from ballotbox.core.window import State, require_open, window_state
-from ballotbox.stores.base import RecordOutcome, VoteRecord, VoteStore
+from ballotbox.core.store import RecordOutcome, VoteRecord, VoteStore
 
 
 @dataclass(frozen=True, slots=True)

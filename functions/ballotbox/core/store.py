@@ -1,5 +1,8 @@
 """The store interface every backend implements, and the records it keeps.
 
+Part of the core: ``service`` depends on this protocol, and the stores in
+``ballotbox/stores/`` implement it (they depend on the core, never the reverse).
+
 The store owns the atomic rules: replay, nonce reuse and the daily cap are decided
 inside one conditional write (a DynamoDB transaction, a SQLite transaction), never
 by reading first and writing after.
