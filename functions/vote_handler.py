@@ -38,8 +38,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from ballotbox.http import Api, Request, Response
     from ballotbox.core.store import RecordOutcome, VoteRecord, VoteStore
+    from ballotbox.http import Api, Request, Response
 
 NAMESPACE = "TopNVote"
 DEFAULT_CAMPAIGN_FILE = Path(__file__).resolve().with_name("campaign.json")

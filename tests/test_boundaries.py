@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from ballotbox import http
 from ballotbox.core import errors
 from ballotbox.core.errors import MalformedRequest, Unavailable, VoteError
@@ -100,9 +99,12 @@ def test_the_core_reads_no_clock_environment_or_file() -> None:
                 and (node.value.id, node.attr) in IO_CALLS
             ):
                 found.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.value.id}.{node.attr}")
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
-                if node.func.id in {"open", "input", "print"}:
-                    found.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.func.id}()")
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.func.id in {"open", "input", "print"}
+            ):
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.func.id}()")
     assert found == []
 
 

@@ -16,8 +16,8 @@ from typing import Any
 import boto3
 import pytest
 from ballotbox.core.errors import DailyLimitReached, NonceReused, Unavailable
-from ballotbox.stores import schema
 from ballotbox.core.store import VoteRecord
+from ballotbox.stores import schema
 from ballotbox.stores.dynamodb import (
     DEFAULT_DEADLINE_S,
     DynamoStore,

@@ -21,8 +21,8 @@ import vote_handler
 from ballotbox.core.ballot import MAX_BODY
 from ballotbox.core.clock import BEIJING
 from ballotbox.core.encoding import b64u_encode
-from ballotbox.http import STATUS, Api, Request
 from ballotbox.core.store import VoteStore
+from ballotbox.http import STATUS, Api, Request
 from ballotbox.stores.sqlite import SqliteStore
 from hypothesis import given, settings
 from hypothesis import strategies as st

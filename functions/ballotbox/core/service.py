@@ -17,8 +17,8 @@ from ballotbox.core.encoding import b64u_decode
 from ballotbox.core.errors import MalformedRequest, UnknownCandidate, WrongCampaign
 from ballotbox.core.receipt import receipt_text, vote_id
 from ballotbox.core.signature import Signer, verify
-from ballotbox.core.window import State, require_open, window_state
 from ballotbox.core.store import RecordOutcome, VoteRecord, VoteStore
+from ballotbox.core.window import State, require_open, window_state
 
 
 @dataclass(frozen=True, slots=True)

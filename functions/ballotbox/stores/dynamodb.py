@@ -27,8 +27,8 @@ from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
 
 from ballotbox.core.errors import DailyLimitReached, NonceReused, Unavailable
-from ballotbox.stores import schema
 from ballotbox.core.store import RecordOutcome, VoteRecord
+from ballotbox.stores import schema
 
 #: Error codes (of a whole call, or of one cancellation reason) that mean "try again":
 #: the service was busy or another transaction touched the same item. DynamoDB does not
