@@ -18,11 +18,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from ballotbox.core.campaign import ListSpec
+
 from opstools import merkle
 from opstools.experts import mean_scores, parse_experts
 from opstools.invalidations import chain_removals, parse_log, removals_from_json
 from opstools.scoring import method_from_json
-from opstools.tally import ListSpec, compute, read_lines, scan
+from opstools.tally import compute, read_lines, scan
 from opstools.verify import load_auditor
 
 

@@ -28,7 +28,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from ballotbox.core.campaign import CampaignError
+from ballotbox.core.campaign import Campaign, CampaignError, ListSpec
 from ballotbox.core.clock import beijing_iso
 
 from opstools import merkle
@@ -40,7 +40,7 @@ from opstools.invalidations import (
     read_flags,
     read_log,
 )
-from opstools.scoring import Count, Method, MethodError, decimal4, parse_method, rank_list
+from opstools.scoring import Count, Method, decimal4, rank_list
 from opstools.verify import Auditor, load_auditor
 
 FORMAT = "topn-results/1"
@@ -62,12 +62,6 @@ EXPORT_DIR = "audit"
 
 class TallyError(ValueError):
     """An input the tally cannot use; the message names the file and the problem."""
-
-
-@dataclass(frozen=True, slots=True)
-class ListSpec:
-    kind: str
-    select: int
 
 
 def check_line(auditor: Auditor, number: int, line: Mapping[str, Any]) -> list[str]:
@@ -236,17 +230,14 @@ def read_lines(path: Path) -> Iterator[tuple[int, str]]:
                 yield number, text
 
 
-def load_settings(path: Path) -> tuple[list[ListSpec], Method]:
-    """The lists and the method from the campaign settings (content/campaign.yaml)."""
-    from sitegen.content import load_campaign
-    from sitegen.errors import BuildError
-
-    try:
-        settings = load_campaign(path)
-        method = parse_method(settings.results, settings.languages)
-    except (BuildError, MethodError) as exc:
-        raise TallyError(f"{path}: {exc}") from exc
-    return [ListSpec(s.kind, s.select) for s in settings.lists], method
+def load_settings(campaign: Campaign) -> tuple[tuple[ListSpec, ...], Method]:
+    """The lists and the results method, from campaign.json (the builder writes them)."""
+    if not campaign.lists or campaign.method is None:
+        raise TallyError(
+            "campaign.json has no 'lists' and 'results': rebuild the site with this version"
+            " (python build.py) / campaign.json 缺少 lists 与 results，请用当前版本重新生成网站"
+        )
+    return campaign.lists, campaign.method
 
 
 def _write(path: Path, data: bytes) -> str:
@@ -319,12 +310,12 @@ def run(args: argparse.Namespace) -> int:
     try:
         _refuse_inputs_inside(
             out_dir,
-            (args.file, args.experts, args.flags, args.invalidations, args.campaign, args.settings),
+            (args.file, args.experts, args.flags, args.invalidations, args.campaign),
         )
-        lists, method = load_settings(args.settings)
         campaign_bytes = args.campaign.read_bytes()
         campaign = json.loads(campaign_bytes)
         auditor = load_auditor(args.campaign)
+        lists, method = load_settings(auditor.campaign)
         ids = [c["id"] for c in campaign["candidates"]]
         experts_bytes, expert_scores = None, None
         if args.experts:
@@ -410,12 +401,6 @@ def register(sub: Any) -> None:
     parser.add_argument("--invalidations", type=Path, help="the log of `ops.py invalidate`")
     parser.add_argument(
         "--campaign", type=Path, default=Path("dist/campaign.json"), help="default %(default)s"
-    )
-    parser.add_argument(
-        "--settings",
-        type=Path,
-        default=Path("content/campaign.yaml"),
-        help="the lists and the results: method (default %(default)s)",
     )
     parser.add_argument(
         "--out",

@@ -41,9 +41,7 @@ def build_site(
     strings = load_strings(root / "templates" / "strings.yaml", campaign.languages)
     assets = asset_mod.collect(root / "site_src", root)
     # The results pages (or when results will come) and the public export to publish.
-    results_page, audit_files = results_mod.prepare(
-        results, content, strings, (content_dir or root / "content") / "campaign.yaml"
-    )
+    results_page, audit_files = results_mod.prepare(results, content, strings)
 
     # 2. Plan every file of the site.
     vote_url = f"{campaign.base_url}/{campaign.default_language}/vote/"

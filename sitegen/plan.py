@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from xml.sax.saxutils import quoteattr
 
+from ballotbox.core.campaign import Campaign as CampaignRules
+
 from sitegen.assets import Asset
-from sitegen.content import Candidate, Content, ListSpec, plain_summary
+from sitegen.content import Candidate, Content, SiteList, plain_summary
 from sitegen.render import format_date, last_day
 
 OG_LOCALE = {"zh": "zh_CN", "en": "en_US"}
@@ -39,7 +41,7 @@ def page_url(lang: str, *parts: str) -> str:
     return "/" + "/".join([lang, *parts]) + "/"
 
 
-def candidate_url(lang: str, spec: ListSpec, candidate: Candidate) -> str:
+def candidate_url(lang: str, spec: SiteList, candidate: Candidate) -> str:
     return page_url(lang, spec.folder, candidate.id)
 
 
@@ -293,7 +295,7 @@ def plan_site(
             next_c = members[index + 1] if index + 1 < len(members) else None
 
             def link(
-                c: Candidate | None, lang: str, spec: ListSpec = spec
+                c: Candidate | None, lang: str, spec: SiteList = spec
             ) -> dict[str, str] | None:
                 return (
                     None
@@ -343,6 +345,10 @@ def plan_site(
         "vote_url": vote_urls,
         # Only when content/campaign.yaml sets it: device mode keeps DESIGN's exact shape.
         **({"identity": dict(campaign.identity)} if campaign.identity else {}),
+        # For the ops tools (tally, audit): the lists and the results method, so that
+        # campaign.json alone defines the campaign (docs/file-formats.md).
+        "lists": [spec.to_json() for spec in campaign.lists],
+        "results": campaign.method.to_json(),
         "candidates": [
             {
                 "id": c.id,
@@ -356,6 +362,8 @@ def plan_site(
             for c in content.candidates
         ],
     }
+    # What the builder writes, the function and the ops tools must read: check it here.
+    CampaignRules.from_dict(campaign_json)
     outputs.append(Output(path="campaign.json", data=_json_bytes(campaign_json)))
     outputs.append(Output(path="qr.svg", data=qr_svg.encode("utf-8")))
     outputs.append(

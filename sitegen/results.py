@@ -17,22 +17,15 @@ from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 
-from opstools.scoring import Method, MethodError, parse_method
-from sitegen.content import Campaign, Content
+from ballotbox.core.campaign import Method
+
+from sitegen.content import Content
 from sitegen.errors import BuildError
 from sitegen.render import format_date
 
 AUDIT_DIR = "audit"
 NUMBER_FIELDS = ("raw_votes", "removed_votes", "valid_votes")
 SCORE_FIELDS = ("public_score", "expert_score", "final_score")
-
-
-def method_of(campaign: Campaign, settings_path: Path) -> Method:
-    """The ``results:`` settings, validated on every build (published or not)."""
-    try:
-        return parse_method(campaign.results, campaign.languages)
-    except MethodError as err:
-        raise BuildError(str(err), settings_path) from err
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,13 +175,12 @@ def prepare(
     results: Path | None,
     content: Content,
     strings: Mapping[str, Mapping[str, str]],
-    settings_path: Path,
 ) -> tuple[dict[str, dict[str, Any]], Mapping[str, bytes]]:
     """The results page's context per language, and the files to publish under /audit/."""
     from sitegen.plan import candidate_url  # plan imports nothing from here
 
     campaign = content.campaign
-    method = method_of(campaign, settings_path)
+    method = campaign.method
     published = None if results is None else load_results(results, content)
     specs = {spec.kind: spec for spec in campaign.lists}
     pages = {

@@ -85,6 +85,11 @@ def test_the_function_package_imports_no_builder_ops_or_server_code() -> None:
     assert offending_imports(FUNCTIONS, frozenset({"sitegen", "opstools", "localserver"})) == []
 
 
+def test_ops_tools_and_the_builder_do_not_import_each_other() -> None:
+    assert offending_imports(ROOT / "opstools", frozenset({"sitegen"})) == []
+    assert offending_imports(ROOT / "sitegen", frozenset({"opstools"})) == []
+
+
 def test_the_core_imports_no_io_module() -> None:
     assert offending_imports(CORE, IO_MODULES) == []
 

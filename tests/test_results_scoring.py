@@ -10,13 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ballotbox.core.campaign import ListSpec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from opstools.experts import ExpertsError, mean_scores, parse_experts
 from opstools.invalidations import Removals
 from opstools.scoring import Count, Method, MethodError, parse_method, rank_list
-from opstools.tally import ListSpec, compute, scan
+from opstools.tally import compute, scan
 from opstools.verify import Auditor, load_auditor
 from tests import resultskit as rk
 from tests.votekit import campaign_dict

@@ -39,6 +39,12 @@ def campaign_dict(receipt_key: str | None = None, cap: int = 5) -> dict[str, Any
         "api": "/api/",
         "receipt_key": receipt_key or Signer(RECEIPT_SEED).public_key_b64,
         "vote_url": {"zh": "/zh/vote/", "en": "/en/vote/"},
+        "lists": [{"kind": "event", "select": 1}, {"kind": "highlight", "select": 1}],
+        "results": {
+            "weights": {"public": 0.5, "expert": 0.5},
+            "normalisation": "max",
+            "tie_break": ["expert_score", "valid_votes", "order"],
+        },
         "candidates": [
             {
                 "id": c,
