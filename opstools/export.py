@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from ballotbox.core.store import VoteRecord, VoteStore
+
+from opstools.files import PRIVATE, atomic_writer
 
 #: DESIGN's export line, in this order, then the fields auditors need.
 EXPORT_FIELDS = (
@@ -75,20 +75,11 @@ def _progress(votes: Iterable[VoteRecord]) -> Iterator[VoteRecord]:
 
 def write_export(store: VoteStore, out: Path) -> int:
     """Write every vote to ``out`` atomically (a temp file renamed at the end)."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
     count = 0
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            for vote in _progress(store.iter_votes()):
-                fh.write(export_line(vote) + "\n")
-                count += 1
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_writer(out, PRIVATE) as fh:
+        for vote in _progress(store.iter_votes()):
+            fh.write((export_line(vote) + "\n").encode("utf-8"))
+            count += 1
     return count
 
 

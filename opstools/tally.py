@@ -17,9 +17,7 @@ import argparse
 import hashlib
 import json
 import math
-import os
 import sys
-import tempfile
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -33,6 +31,7 @@ from ballotbox.core.clock import beijing_iso
 
 from opstools import merkle
 from opstools.experts import ExpertsError, mean_scores, parse_experts
+from opstools.files import write_atomic
 from opstools.invalidations import (
     InvalidationError,
     Removals,
@@ -242,15 +241,7 @@ def load_settings(campaign: Campaign) -> tuple[tuple[ListSpec, ...], Method]:
 
 def _write(path: Path, data: bytes) -> str:
     """Write atomically; return the SHA-256 (hex) that results.json records."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, data)
     return hashlib.sha256(data).hexdigest()
 
 

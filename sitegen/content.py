@@ -9,19 +9,19 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import markdown
 import yaml
 from ballotbox.core.campaign import ListSpec, Method, MethodError, parse_method
+from ballotbox.core.clock import BEIJING
 from ballotbox.core.identity import LIMITS, IdentityConfigError, IdentityPolicy
 
 from sitegen.errors import BuildError
 
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
-BEIJING = timedelta(hours=8)
 
 CAMPAIGN_KEYS = {
     "id": True,
@@ -204,7 +204,7 @@ def _instant(doc: _Doc, key: str) -> datetime:
         parsed = datetime.fromisoformat(raw) if raw else None
     except ValueError:
         parsed = None
-    if parsed is None or parsed.utcoffset() != BEIJING:
+    if parsed is None or parsed.utcoffset() != BEIJING.utcoffset(None):
         raise BuildError(
             f'{key!r} must be a quoted ISO 8601 time with +08:00, e.g. "2021-12-29T00:00:00+08:00"',
             doc.path,

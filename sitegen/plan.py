@@ -14,14 +14,13 @@ from typing import Any
 from xml.sax.saxutils import quoteattr
 
 from ballotbox.core.campaign import Campaign as CampaignRules
+from ballotbox.core.identity import WECHAT_AUTHORIZE_URL
 
 from sitegen.assets import Asset
 from sitegen.content import Candidate, Content, SiteList, plain_summary
 from sitegen.render import format_date, last_day
 
 OG_LOCALE = {"zh": "zh_CN", "en": "en_US"}
-#: WeChat's OAuth page (the silent `snsapi_base` sign-in of wechat mode).
-WECHAT_AUTHORIZE = "https://open.weixin.qq.com/connect/oauth2/authorize"
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +155,7 @@ def plan_site(
             out["worker"] = asset_urls["js/pow.js"]
         if identity["mode"] == "wechat":
             out["appid"] = identity["wechat_appid"]
-            out["authorize"] = identity.get("wechat_authorize_url", WECHAT_AUTHORIZE)
+            out["authorize"] = identity.get("wechat_authorize_url", WECHAT_AUTHORIZE_URL)
         return out
 
     outputs: list[Output] = []

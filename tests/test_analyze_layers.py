@@ -336,7 +336,7 @@ def test_missing_file_is_a_clear_bilingual_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code, _ = run(tmp_path / "nope.jsonl", tmp_path / "out")
-    assert code == 2
+    assert code == 1  # ops.py's convention: an input refused
     assert "找不到" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
 

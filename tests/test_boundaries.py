@@ -146,3 +146,19 @@ def test_a_new_subclass_answers_its_parents_status_not_503() -> None:
 
     response = http.error_response(EmptyBody("no body"), "vote")
     assert response.status == 400
+
+
+def test_every_ops_command_returns_only_the_documented_exit_codes() -> None:
+    """ops.py's convention (its docstring): ``run`` returns 0 or 1; 2 is argparse's."""
+    found = {}
+    for path in modules(ROOT / "opstools"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.FunctionDef) and node.name == "run":
+                codes = {
+                    ret.value.value
+                    for ret in ast.walk(node)
+                    if isinstance(ret, ast.Return) and isinstance(ret.value, ast.Constant)
+                }
+                found[path.relative_to(ROOT).as_posix()] = codes
+    assert "opstools/verify.py" in found
+    assert {name: codes - {0, 1} for name, codes in found.items() if codes - {0, 1}} == {}

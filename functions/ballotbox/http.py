@@ -14,10 +14,9 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
-from ballotbox.core.ballot import MAX_BODY, parse_request
+from ballotbox.core.ballot import MAX_BODY, parse_request, parse_voter_key
 from ballotbox.core.campaign import Campaign
 from ballotbox.core.clock import beijing_iso
-from ballotbox.core.encoding import b64u_decode
 from ballotbox.core.errors import (
     BadSignature,
     CredentialExpired,
@@ -302,7 +301,7 @@ class Api:
     def _challenge(self, request: Request) -> Response:
         """``GET /api/challenge?voter=K``: a sealed, expiring puzzle bound to the key."""
         voter = _one_voter(request.query)
-        _check_voter_key(voter)
+        parse_voter_key(voter)
         bits = self.pow_bits()
         challenge = issue_challenge(
             self.tokens,
@@ -327,7 +326,7 @@ class Api:
         mode = self.policy.mode
         fields = _json_object(request.body, CREDENTIAL_FIELDS[mode])
         voter = fields["voter"]
-        _check_voter_key(voter)
+        parse_voter_key(voter)
         now = self.clock().timestamp()
         if mode == "device+pow":
             proof = request.headers.get("x-proof-of-work")
@@ -367,15 +366,6 @@ def _one_voter(query_string: str) -> str:
     if len(voters) != 1:
         raise MalformedRequest("give exactly one voter")
     return voters[0]
-
-
-def _check_voter_key(voter: str) -> None:
-    try:
-        key = b64u_decode(voter)
-    except ValueError as exc:
-        raise MalformedRequest("voter is not base64url") from exc
-    if len(key) != 32:
-        raise MalformedRequest("voter must be a 32-byte key")
 
 
 def _json_object(body: bytes, fields: frozenset[str]) -> dict[str, str]:

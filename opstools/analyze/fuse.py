@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from ballotbox.core.clock import BEIJING
 
 from opstools.analyze.groups import Group, find_groups
 from opstools.analyze.load import VoteTable
@@ -42,7 +43,6 @@ KIND_NAMES = {
     INFRA: "infrastructure",
     COORD: "coordination",
 }
-BEIJING = dt.timezone(dt.timedelta(hours=8))
 
 U8 = npt.NDArray[np.uint8]
 I64 = npt.NDArray[np.int64]

@@ -87,6 +87,17 @@ def _bytes(obj: dict[str, Any], key: str, low: int, high: int) -> tuple[str, byt
     return text, raw
 
 
+def parse_voter_key(voter: str) -> bytes:
+    """A voter key given on its own (status, credential requests): 32 bytes of base64url."""
+    try:
+        key = b64u_decode(voter)
+    except ValueError as exc:
+        raise MalformedRequest("voter is not base64url") from exc
+    if len(key) != VOTER_KEY_BYTES:
+        raise MalformedRequest("voter must be a 32-byte key")
+    return key
+
+
 def parse_ballot(text: str) -> Ballot:
     obj = _object(text, "ballot", BALLOT_FIELDS)
     v = obj["v"]

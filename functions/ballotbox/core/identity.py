@@ -50,6 +50,8 @@ DEFAULT_CREDENTIAL_MINUTES: Final = 120
 #: address; the WAF does the coarse limiting in the cloud.
 DEFAULT_NETWORK_BURST: Final = 1200
 DEFAULT_NETWORK_PER_MINUTE: Final = 6000
+#: WeChat's OAuth page (the silent ``snsapi_base`` sign-in of wechat mode); the vote page
+#: sends the voter there unless the campaign sets ``wechat_authorize_url``.
 WECHAT_AUTHORIZE_URL: Final = "https://open.weixin.qq.com/connect/oauth2/authorize"
 #: The person id's prefix: never confusable with a 43-character voter key.
 PERSON_PREFIX: Final = "wx:"
