@@ -14,25 +14,10 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from ballotbox.core.formats import export_json
 from ballotbox.core.store import VoteRecord, VoteStore
 
 from opstools.files import PRIVATE, atomic_writer
-
-#: DESIGN's export line, in this order, then the fields auditors need.
-EXPORT_FIELDS = (
-    "vote_id",
-    "voter",
-    "candidate",
-    "day",
-    "recorded_at",
-    "ballot",
-    "signature",
-    "net",
-    "ua",
-    "nonce",
-    "receipt",
-    "receipt_signature",
-)
 
 
 class ExportError(RuntimeError):
@@ -40,14 +25,8 @@ class ExportError(RuntimeError):
 
 
 def export_line(vote: VoteRecord) -> str:
-    """One line; outside device mode it also carries ``identity`` and, for wechat, the
-    hashed ``person`` (a device-mode line is exactly DESIGN's, unchanged)."""
-    line = {name: getattr(vote, name) for name in EXPORT_FIELDS}
-    if vote.identity != "device":
-        line["identity"] = vote.identity
-    if vote.person:
-        line["person"] = vote.person
-    return json.dumps(line, ensure_ascii=False, separators=(",", ":"))
+    """One line of the export (the format is ``ballotbox.core.formats``)."""
+    return json.dumps(export_json(vote), ensure_ascii=False, separators=(",", ":"))
 
 
 def open_store(args: argparse.Namespace) -> VoteStore:

@@ -162,6 +162,8 @@ class Campaign:
     #: written before they were added: the vote function needs neither).
     lists: tuple[ListSpec, ...] = ()
     method: Method | None = None
+    #: Each candidate's list kind, aligned with ``candidates``.
+    kinds: tuple[str, ...] = ()
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Campaign:
@@ -171,6 +173,7 @@ class Campaign:
             closes = parse_instant(data["closes"])
             cap = data["daily_cap"]
             candidates = tuple(c["id"] for c in data["candidates"])
+            kinds = tuple(c.get("kind", "") for c in data["candidates"])
             receipt_key = data.get("receipt_key")
             identity = IdentityPolicy.from_dict(data.get("identity"))
             lists = tuple(parse_list(item) for item in data.get("lists", ()))
@@ -191,12 +194,18 @@ class Campaign:
             raise CampaignError("candidates need non-empty string ids")
         if len(set(candidates)) != len(candidates):
             raise CampaignError("candidate ids must be unique")
+        if not all(isinstance(k, str) for k in kinds):
+            raise CampaignError("a candidate's kind must be a string")
         if len({spec.kind for spec in lists}) != len(lists):
             raise CampaignError("two lists share a kind")
-        return cls(cid, opens, closes, cap, candidates, receipt_key, identity, lists, method)
+        return cls(cid, opens, closes, cap, candidates, receipt_key, identity, lists, method, kinds)
 
     def has_candidate(self, candidate: str) -> bool:
         return candidate in self.candidates
+
+    def members(self, kind: str) -> list[str]:
+        """The candidates of one list, in campaign order."""
+        return [c for c, k in zip(self.candidates, self.kinds, strict=True) if k == kind]
 
 
 def parse_list(item: Any) -> ListSpec:
