@@ -1,8 +1,8 @@
 """``ops.py export``: stream the vote ledger (SQLite or DynamoDB) into a JSON Lines file.
 
-One vote per line with DESIGN's export fields plus the nonce and the server's receipt,
-so an auditor can re-check everything with ``ops.py verify`` and nothing else.
-Streaming: memory stays constant however large the ledger.
+One vote per line (the export line of docs/file-formats.md): the contract's fields plus
+the nonce and the server's receipt, so an auditor can re-check everything with
+``ops.py verify`` and nothing else. Streaming: memory stays constant however large the ledger.
 """
 
 from __future__ import annotations

@@ -91,7 +91,7 @@ def ledger_item(vote: VoteRecord) -> dict[str, dict[str, str]]:
 
 
 def expected_transaction(vote: VoteRecord, cap: int) -> dict[str, Any]:
-    """The one request ``record`` must send: exactly the DESIGN's two conditional writes."""
+    """The one request ``record`` must send: exactly two conditional writes."""
     return {
         "ClientRequestToken": client_request_token(vote),
         "TransactItems": [

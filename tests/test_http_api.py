@@ -1,4 +1,4 @@
-"""Every row of DESIGN's error table, through the sans-I/O layer and the Lambda adapter.
+"""Every row of the error table (docs/http-api.md), through the sans-I/O layer and Lambda.
 
 The ``client`` fixture runs each test twice: once calling ``Api.handle`` directly, once
 turning the same request into a real-shaped payload 2.0 event for ``vote_handler``.

@@ -136,7 +136,7 @@ def test_every_local_link_resolves(site: Path) -> None:
 
 
 def test_page_budgets_on_the_built_files(site: Path) -> None:
-    """DESIGN §5: HTML ≤ 14 KB compressed, first load ≤ 30 KB, few requests."""
+    """The page budget (bench/README.md): HTML ≤ 14 KB compressed, first load ≤ 30 KB."""
     for path in html_pages(site):
         page = parse(path)
         html = path.read_bytes()

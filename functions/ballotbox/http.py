@@ -59,7 +59,7 @@ from ballotbox.core.store import VoteStore
 if TYPE_CHECKING:  # the client (and urllib) is imported only where wechat mode runs
     from ballotbox.wechat import OpenIdExchange
 
-#: DESIGN section 4's error table: the only place a refusal becomes a status.
+#: The error table of docs/http-api.md: the only place a refusal becomes a status.
 STATUS: dict[type[VoteError], int] = {
     MalformedRequest: 400,
     BadSignature: 401,
@@ -108,7 +108,8 @@ JSON_HEADERS: Mapping[str, str] = {
     "Cache-Control": "no-store",
 }
 ROUTES: Mapping[str, str] = {"/api/vote": "POST", "/api/status": "GET", "/api/health": "GET"}
-#: Routes that exist only in the identity modes that use them (device mode: DESIGN's three).
+#: Routes that exist only in the identity modes that use them (device mode: the three
+#: of docs/http-api.md).
 MODE_ROUTES: Mapping[str, Mapping[str, str]] = {
     "device": {},
     "device+pow": {"/api/challenge": "GET", "/api/credential": "POST"},

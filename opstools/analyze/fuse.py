@@ -185,7 +185,7 @@ def window_profile(t: VoteTable, f: Findings, wi: int) -> dict[str, Any]:
 
 
 def to_flags(t: VoteTable, f: Findings) -> dict[str, Any]:
-    """flags.json exactly as DESIGN section 4 describes it."""
+    """flags.json exactly as docs/file-formats.md describes it."""
     wtext = [window_text(t, w) for w in f.windows]
     gtext = [group_text(t, gi, g) for gi, g in enumerate(f.groups)]
     flagged = np.flatnonzero(f.level > 0)

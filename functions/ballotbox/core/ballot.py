@@ -1,4 +1,4 @@
-"""Parse a vote request and its ballot, refusing anything not exactly as DESIGN says.
+"""Parse a vote request and its ballot, refusing anything not exactly as docs/http-api.md says.
 
 The body is ``{"ballot": "<JSON text>", "signature": "<base64url>"}``. The ballot stays
 *text*: the signature covers its exact UTF-8 bytes, and the ledger keeps that text

@@ -2,7 +2,8 @@
 
 Three modes, chosen per campaign (``campaign.json`` → ``identity.mode``):
 
-- ``device``: the anonymous device key, as DESIGN defines the ballot. Nothing here runs.
+- ``device``: the anonymous device key, as the ballot defines it (docs/http-api.md).
+  Nothing here runs.
 - ``device+pow``: a key must earn a *credential* with a proof of work before it votes.
 - ``wechat``: a key must earn a credential from a WeChat sign-in; the credential carries
   a keyed hash of the OpenID (the *person*), and the daily cap counts per person.

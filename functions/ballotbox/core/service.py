@@ -37,7 +37,7 @@ class StatusReport:
 
 
 def success_body(outcome: RecordOutcome) -> dict[str, Any]:
-    """The 200 answer: exactly DESIGN's fields."""
+    """The 200 answer: exactly the fields of docs/http-api.md."""
     record = outcome.record
     return {
         "status": outcome.status,

@@ -31,7 +31,7 @@ class VoteRecord:
     receipt_signature: str  # base64url
     net: str  # keyed hash of the client's network prefix (IPv4 /24, IPv6 /48)
     ua: str  # keyed hash of the User-Agent
-    # Identity modes (README "Identity modes"); the defaults are DESIGN's device mode.
+    # Identity modes (README "Identity modes"); the defaults are device mode.
     identity: str = "device"  # device | device+pow | wechat
     person: str = ""  # wechat: "wx:" + keyed hash of the OpenID; never the raw OpenID
 
