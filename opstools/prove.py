@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ballotbox.core.campaign import Campaign
 from ballotbox.core.encoding import b64u_decode
 from ballotbox.core.errors import BadSignature
 from ballotbox.core.formats import Results
@@ -99,9 +100,11 @@ def run(args: argparse.Namespace) -> int:
         text = given if given.startswith("{") else Path(args.receipt).read_text("utf-8")
         receipt, signature = parse_receipt(text)
         results = Results.from_json(json.loads((args.export / "results.json").read_text("utf-8")))
-        campaign = json.loads((args.export / results.files["campaign"]).read_text("utf-8"))
+        campaign = Campaign.from_dict(
+            json.loads((args.export / results.files["campaign"]).read_text("utf-8"))
+        )
         if signature is not None:
-            check_signature(receipt, signature, campaign["receipt_key"])
+            check_signature(receipt, signature, campaign.receipt_key or "")
         vid = json.loads(receipt)["vote_id"]
         prefix = results.proofs_prefix
         bucket_path = args.export / results.proofs_dir / f"{vid[:prefix]}.json"
