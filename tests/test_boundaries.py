@@ -90,6 +90,17 @@ def test_ops_tools_and_the_builder_do_not_import_each_other() -> None:
     assert offending_imports(ROOT / "sitegen", frozenset({"opstools"})) == []
 
 
+def test_the_core_depends_on_nothing_outside_itself_in_the_package() -> None:
+    """Stores, the HTTP layer and the WeChat client depend on the core, never the reverse."""
+    outside = [
+        f"{path.relative_to(ROOT)}:{line} imports {name}"
+        for path in modules(CORE)
+        for line, name in imported(path)
+        if name.startswith("ballotbox") and not name.startswith("ballotbox.core")
+    ]
+    assert outside == []
+
+
 def test_the_core_imports_no_io_module() -> None:
     assert offending_imports(CORE, IO_MODULES) == []
 
