@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "functions")]  # sitegen reads ballotbox.core
 
 from sitegen.build import build_site  # noqa: E402
 
