@@ -63,11 +63,13 @@ class SiteContext:
     strings: Mapping[str, Mapping[str, str]]
     asset_urls: Mapping[str, str]
     receipt_key: str
-    qr_svg: str
+    qr_svg: Mapping[str, str]  # per language: each poster points to its own vote page
     favicon: str
     api: str
     #: sitegen.results.page_context per language: the results, or when they will come.
     results_page: Mapping[str, Mapping[str, Any]]
+    #: sitegen.results.rules_notes per language: the site's own notes under the rules.
+    rules_notes: Mapping[str, list[str]]
 
     @property
     def campaign(self) -> Campaign:
@@ -202,10 +204,11 @@ def plan_site(
     assets: Mapping[str, Asset],
     *,
     receipt_key: str,
-    qr_svg: str,
+    qr_svg: Mapping[str, str],
     favicon: str,
     api: str = "/api",
     results_page: Mapping[str, Mapping[str, Any]] | None = None,
+    rules_notes: Mapping[str, list[str]] | None = None,
 ) -> SitePlan:
     asset_urls = {"css": assets["css/site.css"].url}
     asset_urls.update({name: asset.url for name, asset in assets.items()})
@@ -218,6 +221,7 @@ def plan_site(
         favicon=favicon,
         api=api,
         results_page=results_page or {},
+        rules_notes=rules_notes or {},
     )
     # The order is the sitemap's order.
     outputs = [
@@ -324,6 +328,8 @@ def rules_pages(site: SiteContext) -> list[Output]:
                 "page_title": f"{rules.title[lang]} · {campaign.short_title[lang]}",
                 "description": site.window_text(lang),
                 "rules": rules,
+                # sitegen.results.rules_notes: the site's own notes under the poster's rules.
+                "notes": site.rules_notes.get(lang, []),
             }
             for lang in site.langs
         },
@@ -354,7 +360,7 @@ def results_pages(site: SiteContext) -> list[Output]:
 
 def poster_pages(site: SiteContext) -> list[Output]:
     campaign, strings = site.campaign, site.strings
-    qr_target = site.vote_urls()[campaign.default_language]
+    vote_urls = site.vote_urls()
     return site.pages(
         "poster",
         "poster.html",
@@ -363,8 +369,8 @@ def poster_pages(site: SiteContext) -> list[Output]:
             lang: {
                 "page_title": f"{strings['poster_title'][lang]} · {campaign.short_title[lang]}",
                 "description": site.window_text(lang),
-                "qr_svg": site.qr_svg,
-                "qr_target": qr_target,
+                "qr_svg": site.qr_svg[lang],
+                "qr_target": vote_urls[lang],
             }
             for lang in site.langs
         },
@@ -399,7 +405,10 @@ def candidate_pages(site: SiteContext) -> list[Output]:
                         "description": cand.summary[lang],
                         "candidate": cand,
                         "spec": spec,
-                        "number_text": strings["candidate_number"][lang].format(n=cand.order),
+                        "kicker": strings["candidate_kicker"][lang].format(
+                            label=(spec.candidate_label or strings["candidate_label"])[lang],
+                            n=cand.order,
+                        ),
                         "prev": link(prev_c, lang),
                         "next": link(next_c, lang),
                     }
@@ -478,7 +487,7 @@ def data_files(
     base = site.campaign.base_url
     return [
         Output(path="campaign.json", data=_json_bytes(campaign_data)),
-        Output(path="qr.svg", data=site.qr_svg.encode("utf-8")),
+        Output(path="qr.svg", data=site.qr_svg[site.campaign.default_language].encode("utf-8")),
         Output(
             path="robots.txt",
             data=(
