@@ -45,9 +45,7 @@ def build_site(
     check_strings(strings, find_uses(root / "templates", root / "site_src"), strings_path)
     assets = asset_mod.collect(root / "site_src", root)
     # The results pages (or when results will come) and the public export to publish.
-    results_page, audit_files = results_mod.prepare(
-        results, content, strings, (content_dir or root / "content") / "campaign.yaml"
-    )
+    results_page, audit_files = results_mod.prepare(results, content, strings)
 
     # Share images, the WeChat share card and MP_verify files (issue 16).
     share = share_mod.prepare(
@@ -63,8 +61,6 @@ def build_site(
     )
 
     # 2. Plan every file of the site.
-    settings = (content_dir or root / "content") / "campaign.yaml"
-    method = results_mod.method_of(campaign, settings)
     plan = plan_site(
         content,
         strings,
@@ -79,7 +75,7 @@ def build_site(
         results_page=results_page,
         share=share,
         rules_notes={
-            lang: results_mod.rules_notes(content, strings, method, lang)
+            lang: results_mod.rules_notes(content, strings, campaign.method, lang)
             for lang in campaign.languages
         },
     )
