@@ -49,6 +49,9 @@ CLOUDFRONT_403 = (
     b"</BODY></HTML>"
 )
 
+#: What China's API Gateway answers before the ICP whitelist: not the API's JSON.
+NOT_WHITELISTED = b"<html><body><h1>403 Forbidden</h1><p>Forbidden</p></body></html>"
+
 
 @dataclass
 class Answer:
@@ -100,6 +103,9 @@ class Edge:
     cloudfront_acl: WebAcl | None = None
     #: The address the viewer connects from; loopback tests play one public client.
     viewer_ip: str = "198.51.100.23"
+    #: AWS China answers every API Gateway call with 403 until the account's API Gateway
+    #: is on the ICP whitelist of its region (docs/runbook.md); tests flip this.
+    icp_whitelisted: bool = True
     log: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -316,6 +322,8 @@ class Edge:
 
     def _api_gateway(self, host: str, request: OriginRequest) -> Answer:
         api_logical = self.template.logical_of(host.split(".", 1)[0])
+        if not self.icp_whitelisted:
+            return Answer(403, {"Content-Type": "text/html"}, NOT_WHITELISTED)
         # API Gateway appends its caller (CloudFront) to X-Forwarded-For.
         request.headers["x-forwarded-for"] = f"{request.headers['x-forwarded-for']}, {EDGE_IP}"
         request.headers["x-forwarded-proto"] = "https"

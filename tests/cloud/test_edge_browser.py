@@ -8,16 +8,18 @@ or the secret-header WAF, and the function from its zip with DynamoDB in moto_se
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser import PHONE
 from tests.cloud.stack import CHINA, GLOBAL, Deployment, MotoServer, Partition, deployed
 from tests.fake_wechat import APPID, SECRET, FakeWeChat, fake_wechat
-from tests.vote_page_kit import RECORDED, vote
+from tests.vote_page_kit import CONFIRM, RECORDED, SENDING, open_confirmation, vote
 
 pytestmark = pytest.mark.browser
 
@@ -91,3 +93,31 @@ def test_a_voter_votes_through_the_edge(
         # Every /api/ call reached the function through the template's front door only.
         kinds = {"2.0" if e.get("version") == "2.0" else "1.0" for e in stack.edge.log}
         assert kinds == ({"2.0"} if partition is GLOBAL else {"1.0"})
+
+
+def test_a_ballot_refused_by_china_api_gateway_waits_and_is_sent_once(
+    browser: Any, tmp_path: Path, moto: MotoServer, wheels: list[Path]
+) -> None:
+    """API Gateway's HTML 403 (no ICP whitelist yet) is no verdict: the page keeps the ballot."""
+    with deployed(tmp_path, CHINA, "  mode: device\n", moto, wheels) as stack:
+        candidate = stack.campaign()["candidates"][1]
+        title = candidate["title"]["en"]
+        context = browser.new_context(**PHONE)
+        try:
+            page = context.new_page()
+            page.goto(f"{stack.url}/en/vote/")
+            page.get_by_role("button", name=re.compile("Vote.*" + re.escape(title))).wait_for()
+            stack.edge.icp_whitelisted = False
+            open_confirmation(page, title, "en")
+            page.get_by_role("button", name=CONFIRM["en"]).click()
+            expect(page.locator(f"#o-{candidate['id']}")).to_contain_text(SENDING["en"])
+            page.wait_for_timeout(1500)  # at least one send met the HTML 403
+            assert ledger(stack, moto) == []
+            stack.edge.icp_whitelisted = True
+            expect(page.get_by_role("status")).to_contain_text(RECORDED["en"], timeout=20_000)
+            # The refused sends never reached the function; the kept ballot did, once.
+            assert [e["path"] for e in stack.edge.log].count("/api/vote") == 1
+        finally:
+            context.close()
+        items = ledger(stack, moto)
+        assert [item["candidate"]["S"] for item in items] == [candidate["id"]]
