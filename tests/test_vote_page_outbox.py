@@ -151,3 +151,43 @@ def test_a_page_back_from_the_bfcache_refreshes_its_status(browser: Any, server:
         assert requests == []
     finally:
         context.close()
+
+
+def test_the_next_tap_resends_without_waiting_for_the_backoff(
+    browser: Any, server: Server, tmp_path: Path
+) -> None:
+    """The page's timers are frozen: only the voter's next tap can send the kept ballot."""
+    lang = "en"
+    cid, title = list(titles(server, lang).items())[2]
+    context = browser.new_context(**PHONE)
+    failing = [True]
+    sends: list[int] = []
+
+    def edge(route: Any) -> None:
+        sends.append(1)
+        if failing[0]:
+            route.abort("connectionreset")
+        else:
+            route.continue_()
+
+    try:
+        page = context.new_page()
+        page.clock.install()
+        page.goto(f"{server.url}/{lang}/vote/")
+        expect(vote_button(page, title, lang)).to_contain_text("5")
+        voter = device(page)["voter"]
+        page.route("**/api/vote", edge)
+        page.clock.pause_at(page.evaluate("Date.now()") / 1000 + 1)  # no timer fires from here
+        open_confirmation(page, title, lang)
+        page.get_by_role("button", name=CONFIRM[lang]).click()
+        expect(page.locator(f"#o-{cid}")).to_contain_text(SENDING[lang])
+        page.wait_for_timeout(3000)
+        assert len(sends) == 1  # the retry waits on a (frozen) backoff timer
+        failing[0] = False
+        page.clock.set_system_time(page.evaluate("Date.now()") / 1000 + 5)  # no timer fires
+        page.locator("h1").click()  # the voter's next tap
+        expect(page.locator(f"#o-{cid}")).to_contain_text(RECORDED[lang])
+        assert len(sends) == 2
+        assert [v["candidate"] for v in mine(server, voter, tmp_path / "t.jsonl")] == [cid]
+    finally:
+        context.close()
