@@ -20,7 +20,7 @@ import threading
 import urllib.request
 import uuid
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -88,8 +88,10 @@ WAF_TEMPLATE = ROOT / "infra" / "waf.yaml"
 # -- the package, as deploy builds it --------------------------------------------------
 
 
-def installed_wheels(names: tuple[str, ...] = package.FUNCTION_PACKAGES) -> package.WheelFetcher:
-    """A ``WheelFetcher`` that repacks this interpreter's installed distributions.
+def installed_wheels(
+    names: tuple[str, ...] = package.FUNCTION_PACKAGES,
+) -> Callable[[Path], list[Path]]:
+    """A wheel fetcher (like deploy's) that repacks the installed distributions.
 
     Deploy downloads arm64 Linux wheels for Lambda, which cannot be imported here. The
     same pins are installed in the venv for this machine's platform, so the test path
