@@ -11,9 +11,11 @@ function's own output (its logs).
 
 from __future__ import annotations
 
+import faulthandler
 import importlib
 import json
 import os
+import signal
 import sys
 import time
 import uuid
@@ -40,6 +42,8 @@ class Context:
 
 def main() -> None:
     task, runtime, port_file = sys.argv[1], sys.argv[2], sys.argv[3]
+    # A stuck invocation can be asked where it is: SIGUSR1 prints every thread's stack.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     sys.path[:0] = [task, runtime]
     module_name, function_name = os.environ["_HANDLER"].rsplit(".", 1)
     timeout_s = float(os.environ.get("AWS_LAMBDA_FUNCTION_TIMEOUT", "6"))

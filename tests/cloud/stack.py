@@ -354,6 +354,13 @@ def deployed(
             acl = WebAcl(web_acl, default_block=blocked)
         edge = Edge(template, dist, process.invoke, cloudfront_acl=acl)
         with EdgeServer(edge) as server:
+            # As deploy ends: a smoke request through the public URL. It also takes the
+            # cold start (boto3's import) off the first test request on a busy machine.
+            smoke = urllib.request.Request(server.url + "/api/health")
+            with urllib.request.urlopen(smoke, timeout=60) as answer:
+                if answer.status != 200:
+                    raise RuntimeError(f"the emulated stack is not healthy: {answer.status}")
+            edge.log.clear()
             yield Deployment(server.url, edge, dist, template, process)
 
 
