@@ -72,8 +72,8 @@ def sim_banner(now_text: str) -> bytes:
     t = html.escape(now_text)
     return (
         # An <aside> is a landmark, so axe's "all content in landmarks" rule holds.
-        f'<aside class="sim-banner" aria-label="模拟时钟 Simulated clock">'
-        f"<p>模拟时钟：服务器时间为 {t}（并非真实时间）。"
+        f'<aside class="sim-banner" aria-label="模拟时钟 / Simulated clock">'
+        f"<p>模拟时钟：服务器时间为{t}（并非真实时间）。"
         f' <span lang="en">Simulated clock: the server time is {t} (not the real time).</span>'
         "</p></aside>"
     ).encode()

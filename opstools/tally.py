@@ -379,8 +379,10 @@ def run(args: argparse.Namespace) -> int:
     _write(args.out, json_bytes(document))
     led = numbers["ledger"]
     print(
-        f"tallied {led['counted']} votes ({led['removed']} removed, {len(led['rejected'])}"
-        f" rejected) into {args.out}; Merkle root {numbers['merkle']['root']}",
+        # The results page's wording: "counted" includes the votes removed afterwards.
+        f"tallied into {args.out}: {led['counted']} votes passed verification, "
+        f"{led['removed']} of them removed after investigation; {len(led['rejected'])} lines"
+        f" rejected; Merkle root {numbers['merkle']['root']}",
         file=sys.stderr,
     )
     for line in led["rejected"]:

@@ -61,8 +61,12 @@ def collect(site_src: Path, root: Path) -> dict[str, Asset]:
 
 
 def favicon_data_uri() -> str:
-    """The icon inline, so it costs no request on any page."""
-    return "data:image/svg+xml," + quote(FAVICON_SVG, safe=" /:=\"'")
+    """The icon inline, so it costs no request on any page.
+
+    Spaces are percent-encoded too: a URL may not contain them, and the HTML validator
+    rejects the whole ``href`` otherwise.
+    """
+    return "data:image/svg+xml," + quote(FAVICON_SVG, safe="/:='")
 
 
 def favicon_ico() -> bytes:

@@ -14,6 +14,7 @@ from sitegen.errors import BuildError
 from sitegen.plan import Output, plan_site
 from sitegen.qr import qr_svg
 from sitegen.render import Renderer, load_strings
+from sitegen.texts import check_strings, find_uses
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -38,7 +39,9 @@ def build_site(
     # 1. Load and validate everything; nothing is written if any of it is wrong.
     content = load_content(content_dir or root / "content")
     campaign = content.campaign
-    strings = load_strings(root / "templates" / "strings.yaml", campaign.languages)
+    strings_path = root / "templates" / "strings.yaml"
+    strings = load_strings(strings_path, campaign.languages)
+    check_strings(strings, find_uses(root / "templates", root / "site_src"), strings_path)
     assets = asset_mod.collect(root / "site_src", root)
     # The results pages (or when results will come) and the public export to publish.
     results_page, audit_files = results_mod.prepare(
@@ -46,15 +49,24 @@ def build_site(
     )
 
     # 2. Plan every file of the site.
-    vote_url = f"{campaign.base_url}/{campaign.default_language}/vote/"
+    settings = (content_dir or root / "content") / "campaign.yaml"
+    method = results_mod.method_of(campaign, settings)
     plan = plan_site(
         content,
         strings,
         assets,
         receipt_key=receipt_key,
-        qr_svg=qr_svg(vote_url, title=strings["qr_alt"][campaign.default_language]),
+        # Each language's poster shows a code for its own vote page, titled in its language.
+        qr_svg={
+            lang: qr_svg(f"{campaign.base_url}/{lang}/vote/", title=strings["qr_alt"][lang])
+            for lang in campaign.languages
+        },
         favicon=asset_mod.favicon_data_uri(),
         results_page=results_page,
+        rules_notes={
+            lang: results_mod.rules_notes(content, strings, method, lang)
+            for lang in campaign.languages
+        },
     )
     outputs = [*plan.outputs, Output(path="favicon.ico", data=asset_mod.favicon_ico())]
     outputs += [Output(path=path, data=data) for path, data in audit_files.items()]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -54,7 +54,14 @@ _IDENTITY_RANGES = {
     "network_burst": (1, 10**7),
     "network_per_minute": (1, 10**8),
 }
-LIST_KEYS = {"kind": True, "folder": True, "select": True, "title": True, "candidates_title": True}
+LIST_KEYS = {
+    "kind": True,
+    "folder": True,
+    "select": True,
+    "title": True,
+    "candidates_title": True,
+    "candidate_label": False,
+}
 CANDIDATE_KEYS = {"title": True, "order": True}
 PAGE_KEYS = {"title": True}
 #: Pages every campaign must provide, in each language.
@@ -68,6 +75,9 @@ class ListSpec:
     select: int
     title: Mapping[str, str]
     candidates_title: Mapping[str, str]
+    #: What one candidate of this list is called ("候选大事"), above its title; empty
+    #: means the interface's generic word (strings.yaml ``candidate_label``).
+    candidate_label: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,6 +307,11 @@ def load_campaign(path: Path) -> Campaign:
                 select=_int(sub, "select", 1),
                 title=_localized(sub, "title", languages),
                 candidates_title=_localized(sub, "candidates_title", languages),
+                candidate_label=(
+                    _localized(sub, "candidate_label", languages)
+                    if "candidate_label" in sub.values
+                    else {}
+                ),
             )
         )
     if len({spec.kind for spec in lists}) != len(lists):

@@ -55,10 +55,11 @@ def plan_site(
     assets: Mapping[str, Asset],
     *,
     receipt_key: str,
-    qr_svg: str,
+    qr_svg: Mapping[str, str],
     favicon: str,
     api: str = "/api",
     results_page: Mapping[str, Mapping[str, Any]] | None = None,
+    rules_notes: Mapping[str, list[str]] | None = None,
 ) -> SitePlan:
     campaign = content.campaign
     langs = campaign.languages
@@ -248,6 +249,8 @@ def plan_site(
                 "page_title": f"{rules.title[lang]} · {campaign.short_title[lang]}",
                 "description": window_text(lang),
                 "rules": rules,
+                # sitegen.results.rules_notes: the site's own notes under the poster's rules.
+                "notes": (rules_notes or {}).get(lang, []),
             }
             for lang in langs
         },
@@ -271,7 +274,6 @@ def plan_site(
         current="results",
     )
     vote_urls = {lang: campaign.base_url + page_url(lang, "vote") for lang in langs}
-    qr_target = vote_urls[campaign.default_language]
     add_page(
         "poster",
         "poster.html",
@@ -280,8 +282,8 @@ def plan_site(
             lang: {
                 "page_title": f"{strings['poster_title'][lang]} · {campaign.short_title[lang]}",
                 "description": window_text(lang),
-                "qr_svg": qr_svg,
-                "qr_target": qr_target,
+                "qr_svg": qr_svg[lang],
+                "qr_target": vote_urls[lang],
             }
             for lang in langs
         },
@@ -311,7 +313,10 @@ def plan_site(
                         "description": cand.summary[lang],
                         "candidate": cand,
                         "spec": spec,
-                        "number_text": strings["candidate_number"][lang].format(n=cand.order),
+                        "kicker": strings["candidate_kicker"][lang].format(
+                            label=(spec.candidate_label or strings["candidate_label"])[lang],
+                            n=cand.order,
+                        ),
                         "prev": link(prev_c, lang),
                         "next": link(next_c, lang),
                     }
@@ -357,7 +362,7 @@ def plan_site(
         ],
     }
     outputs.append(Output(path="campaign.json", data=_json_bytes(campaign_json)))
-    outputs.append(Output(path="qr.svg", data=qr_svg.encode("utf-8")))
+    outputs.append(Output(path="qr.svg", data=qr_svg[campaign.default_language].encode("utf-8")))
     outputs.append(
         Output(
             path="robots.txt",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -28,6 +29,29 @@ EN_MONTHS = [
 ]
 
 
+#: ``{n|vote|votes}``: the first form when ``n`` is 1, the second otherwise.
+PLURAL = re.compile(r"\{(\w+)\|([^|{}]*)\|([^|{}]*)\}")
+
+
+class Text(str):
+    """An interface text whose ``format`` also chooses plural forms (``{n|vote|votes}``).
+
+    A ``str`` subclass so that templates, JSON and every existing ``.format(...)``
+    call keep working; the vote page's script reads the same syntax (site_src/js).
+    """
+
+    __slots__ = ()
+
+    def format(self, *args: object, **kwargs: object) -> str:
+        def choose(match: re.Match[str]) -> str:
+            name, one, other = match.groups()
+            if name not in kwargs:
+                raise KeyError(name)
+            return one if kwargs[name] == 1 else other
+
+        return str.format(PLURAL.sub(choose, self), *args, **kwargs)
+
+
 def load_strings(path: Path, languages: tuple[str, ...]) -> dict[str, dict[str, str]]:
     """Interface texts by key, each required in every language of the campaign."""
     try:
@@ -46,14 +70,15 @@ def load_strings(path: Path, languages: tuple[str, ...]) -> dict[str, dict[str, 
         for lang in languages:
             if not isinstance(value.get(lang), str) or not value[lang]:
                 raise BuildError(f"{key!r} has no {lang!r} translation", path, lines.get(key))
-        strings[str(key)] = {lang: str(value[lang]) for lang in languages}
+        strings[str(key)] = {lang: Text(value[lang]) for lang in languages}
     return strings
 
 
 def format_date(moment: datetime, lang: str) -> str:
+    """The date as the content writes it: 2021年12月29日, or US style December 29, 2021."""
     if lang == "zh":
         return f"{moment.year}年{moment.month}月{moment.day}日"
-    return f"{moment.day} {EN_MONTHS[moment.month - 1]} {moment.year}"
+    return f"{EN_MONTHS[moment.month - 1]} {moment.day}, {moment.year}"
 
 
 def last_day(closes: datetime) -> datetime:

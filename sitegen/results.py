@@ -13,6 +13,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
@@ -20,7 +21,7 @@ from xml.sax.saxutils import escape
 from opstools.scoring import Method, MethodError, parse_method
 from sitegen.content import Campaign, Content
 from sitegen.errors import BuildError
-from sitegen.render import format_date
+from sitegen.render import format_date, last_day
 
 AUDIT_DIR = "audit"
 NUMBER_FIELDS = ("raw_votes", "removed_votes", "valid_votes")
@@ -132,9 +133,7 @@ def _num(value: float | None, lang: str) -> str:
     return "—" if value is None else f"{value:.2f}"
 
 
-def _weight_pct(value: float | str) -> str:
-    from fractions import Fraction
-
+def _weight_pct(value: float | str | Fraction) -> str:
     pct = Fraction(str(value)) * 100
     return f"{float(pct):g}%"
 
@@ -176,6 +175,38 @@ def chart_svg(title: str, rows: Sequence[Mapping[str, Any]], select: int, desc: 
         )
     parts.append("</svg>")
     return "".join(parts)
+
+
+def rules_notes(
+    content: Content, strings: Mapping[str, Mapping[str, str]], method: Method, lang: str
+) -> list[str]:
+    """The rules page's own notes ("本站说明"): how this site applies the poster's rules.
+
+    The poster leaves the weighting of public and expert scores to the organizer; it is
+    stated here, marked as the site's note, before voting opens.
+    """
+    campaign = content.campaign
+
+    def s(key: str) -> str:
+        return strings[key][lang]
+
+    selects = "/".join(str(k) for k in sorted({spec.select for spec in campaign.lists}))
+    return [
+        s("note_window").format(
+            opens=format_date(campaign.opens, lang),
+            last=format_date(last_day(campaign.closes), lang),
+        ),
+        s("note_day"),
+        s("note_cap").format(cap=campaign.daily_cap),
+        s("note_confirm"),
+        s("note_receipt"),
+        strings["identity_" + campaign.identity_mode.replace("+", "_")][lang],
+        s("note_publish").format(k=selects),
+        s("note_weights").format(
+            public=_weight_pct(method.public_weight), expert=_weight_pct(method.expert_weight)
+        ),
+        s(f"results_norm_{method.normalisation}"),
+    ]
 
 
 def prepare(
@@ -243,8 +274,11 @@ def page_context(
                     s("results_chart_label").format(list=title),
                     [{**r, "label": titles[r["id"]]} for r in rows],
                     item["select"],
-                    "; ".join(
-                        f"{r['rank']}. {titles[r['id']]} {r['final_score']:.2f}" for r in rows
+                    s("results_chart_join").join(
+                        s("results_chart_item").format(
+                            rank=r["rank"], title=titles[r["id"]], score=f"{r['final_score']:.2f}"
+                        )
+                        for r in rows
                     ),
                 ),
                 "rows": [

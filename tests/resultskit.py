@@ -130,3 +130,40 @@ def fixed_ledger(campaign_id: str, plan: dict[str, int], voters: int = 4) -> lis
                 export_line(people[i % voters], candidate, at, nonce=nonce, campaign_id=campaign_id)
             )
     return lines
+
+
+#: The tally time the published results fixtures carry, so their pages are stable.
+TALLIED_AT = "2022-01-20T10:00:00.000+08:00"
+
+
+def build_published(tmp: Path, tallied_at: str = TALLIED_AT) -> dict[str, Any]:
+    """The real campaign tallied from a fixed ledger, then built with its results.
+
+    One removal (a ``remove`` flag) so the pages show every kind of number.
+    """
+    import ops
+    from sitegen.build import build_site
+
+    dist = tmp / "dist"
+    build_site(dist, receipt_key=signer().public_key_b64)
+    campaign = json.loads((dist / "campaign.json").read_text("utf-8"))
+    ids = [c["id"] for c in campaign["candidates"]]
+    lines = fixed_ledger(campaign["id"], {c: (i * 7) % 23 + 1 for i, c in enumerate(ids)})
+    ledger = write_jsonl(tmp / "ledger.jsonl", lines)
+    experts = tmp / "experts.csv"
+    experts.write_text(
+        experts_csv({c: [(i * 13) % 101, (i * 29) % 101, 60] for i, c in enumerate(ids)}),
+        "utf-8",
+    )
+    flags = tmp / "flags.json"
+    removal = {"vote_id": lines[0]["vote_id"], "level": "remove", "reasons": ["burst", "batch"]}
+    flags.write_text(json.dumps({"votes": [removal], "voters": [], "windows": []}), "utf-8")
+    out = tmp / "public" / "results.json"
+    argv = ["tally", str(ledger), "--experts", str(experts), "--flags", str(flags)]
+    argv += ["--campaign", str(dist / "campaign.json"), "--out", str(out)]
+    assert ops.main(argv) == 0
+    results = json.loads(out.read_text("utf-8"))
+    results["tallied_at"] = tallied_at  # results.json is not among its own hashes
+    out.write_text(json.dumps(results, ensure_ascii=False, indent=1), "utf-8")
+    build_site(dist, receipt_key=signer().public_key_b64, results=out)
+    return {"dist": dist, "lines": lines, "results": results, "out": out, "tmp": tmp}

@@ -10,6 +10,7 @@ import pytest
 
 from sitegen.build import build_site
 from sitegen.errors import BuildError
+from sitegen.render import Text
 from tests.conftest import ROOT, TEST_RECEIPT_KEY
 
 MINI = ROOT / "tests" / "fixtures" / "mini"
@@ -119,10 +120,55 @@ def test_missing_interface_translation(project: Path) -> None:
 
 
 def test_undefined_template_variable(project: Path) -> None:
-    edit(project / "templates/rules.html", "{{ window_text }}", "{{ window_txt }}")
+    edit(project / "templates/rules.html", "{{ vote_path }}", "{{ vote_pth }}")
     message = build_error(project)
     assert "templates/rules.html" in message
-    assert "window_txt" in message
+    assert "vote_pth" in message
+
+
+def test_an_unused_interface_string_fails_the_build(project: Path) -> None:
+    with (project / "templates/strings.yaml").open("a", encoding="utf-8") as strings:
+        strings.write("left_over: {zh: 多余, en: Left over}\n")
+    message = build_error(project)
+    assert "templates/strings.yaml" in message
+    assert "never used" in message
+    assert "left_over" in message
+
+
+@pytest.mark.parametrize(
+    ("path", "old", "new", "missing"),
+    [
+        # A template names a string that does not exist.
+        ("templates/rules.html", "{{ t.go_vote }}", "{{ t.go_voting }}", "go_voting"),
+        # The vote page's script names one (it would show "undefined" to a voter).
+        ("site_src/js/vote.js", "S.none", "S.nothing_yet", "vjs_nothing_yet"),
+    ],
+)
+def test_a_missing_interface_string_fails_the_build(
+    project: Path, path: str, old: str, new: str, missing: str
+) -> None:
+    edit(project / path, old, new)
+    message = build_error(project)
+    assert "used but not defined" in message
+    assert missing in message
+    assert path.rsplit("/", 1)[1] in message  # names where it is used
+
+
+def test_removing_a_used_string_fails_the_build(project: Path) -> None:
+    path = project / "templates/strings.yaml"
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    path.write_text("".join(x for x in lines if not x.startswith("vote_for_this:")), "utf-8")
+    message = build_error(project)
+    assert "vote_for_this (used in templates/candidate.html)" in message
+
+
+def test_plural_forms_follow_the_number() -> None:
+    text = Text("{n} {n|vote|votes} left; {k} of {n}")
+    assert text.format(n=1, k=0) == "1 vote left; 0 of 1"
+    assert text.format(n=0, k=0) == "0 votes left; 0 of 0"
+    assert text.format(n=5, k=2) == "5 votes left; 2 of 5"
+    with pytest.raises(KeyError):
+        text.format(k=1)
 
 
 @pytest.mark.parametrize(

@@ -32,7 +32,7 @@ from tests.votekit import signer
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = Path(__file__).parent / "golden" / "results"
 LANGS = ("zh", "en")
-TALLIED_AT = "2022-01-20T10:00:00.000+08:00"
+TALLIED_AT = rk.TALLIED_AT
 
 
 def _main_of(html: str) -> str:
@@ -55,54 +55,7 @@ def check_golden(name: str, html: str) -> None:
 @pytest.fixture(scope="module")
 def published(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """The real campaign tallied from a fixed ledger, then built with its results."""
-    tmp = tmp_path_factory.mktemp("results")
-    dist = tmp / "dist"
-    build_site(dist, receipt_key=signer().public_key_b64)
-    campaign = json.loads((dist / "campaign.json").read_text("utf-8"))
-    ids = [c["id"] for c in campaign["candidates"]]
-    lines = rk.fixed_ledger(campaign["id"], {c: (i * 7) % 23 + 1 for i, c in enumerate(ids)})
-    ledger = rk.write_jsonl(tmp / "ledger.jsonl", lines)
-    experts = tmp / "experts.csv"
-    experts.write_text(
-        rk.experts_csv({c: [(i * 13) % 101, (i * 29) % 101, 60] for i, c in enumerate(ids)}),
-        "utf-8",
-    )
-    flags = tmp / "flags.json"
-    flags.write_text(
-        json.dumps(
-            {
-                "votes": [
-                    {
-                        "vote_id": lines[0]["vote_id"],
-                        "level": "remove",
-                        "reasons": ["burst", "batch"],
-                    }
-                ],
-                "voters": [],
-                "windows": [],
-            }
-        ),
-        "utf-8",
-    )
-    out = tmp / "public" / "results.json"
-    argv = [
-        "tally",
-        str(ledger),
-        "--experts",
-        str(experts),
-        "--flags",
-        str(flags),
-        "--campaign",
-        str(dist / "campaign.json"),
-        "--out",
-        str(out),
-    ]
-    assert ops.main(argv) == 0
-    results = json.loads(out.read_text("utf-8"))
-    results["tallied_at"] = TALLIED_AT  # results.json is not among its own hashes
-    out.write_text(json.dumps(results, ensure_ascii=False, indent=1), "utf-8")
-    build_site(dist, receipt_key=signer().public_key_b64, results=out)
-    return {"dist": dist, "lines": lines, "results": results, "out": out, "tmp": tmp}
+    return rk.build_published(tmp_path_factory.mktemp("results"), TALLIED_AT)
 
 
 @pytest.fixture(scope="module")

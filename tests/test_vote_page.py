@@ -37,7 +37,7 @@ pytestmark = pytest.mark.browser
 
 NOW = "2021-12-30T10:00:00+08:00"
 #: The server's refusal for a 6th vote, as the page must show it in its language.
-DAILY_LIMIT_MESSAGE = {"zh": "今天对该候选项的投票次数已用完", "en": "used all of today's votes"}
+DAILY_LIMIT_MESSAGE = {"zh": "今天对该候选项的投票次数已用完", "en": "used all of today’s votes"}
 
 
 @pytest.fixture(scope="module")

@@ -28,7 +28,7 @@ CONFIRM = {"zh": "确认投票", "en": "Confirm vote"}
 CANNOT_CHANGE = {"zh": "不可更改", "en": "cannot be changed"}
 RECORDED = {"zh": "已记录", "en": "was recorded"}
 SENDING = {"zh": "正在发送", "en": "Sending"}
-LIMIT = {"zh": "北京时间 0:00", "en": "00:00 Beijing time"}
+LIMIT = {"zh": "北京时间0:00", "en": "00:00 Beijing time"}
 VERIFIED = {"zh": "签名有效", "en": "signature valid"}
 
 #: Makes WebCrypto refuse Ed25519 the way a browser without it does, so the page must

@@ -31,7 +31,12 @@
   function sha(bytes) {
     return crypto.subtle.digest('SHA-256', bytes).then(function (d) { return new Uint8Array(d); });
   }
-  function fmt(s, v) { return s.replace(/\{(\w+)\}/g, function (_, k) { return v[k]; }); }
+  // {n} is the value; {n|receipt|receipts} the first form when n is 1 (strings.yaml).
+  function fmt(s, v) {
+    return s.replace(/\{(\w+)(?:\|([^|{}]*)\|([^|{}]*))?\}/g, function (_, k, one, other) {
+      return one === undefined ? v[k] : Number(v[k]) === 1 ? one : other;
+    });
+  }
 
   // RFC 9162 §2.1.3.2; indexes stay far below 2^31, so bit operations are exact.
   async function fold(leaf, index, path) {

@@ -30,8 +30,13 @@
   var notes = {}; // candidate -> the last outcome shown next to it
   var receipts = []; // stored receipts, with their check result
 
+  // {n} is the value; {n|vote|votes} the first form when n is 1, else the second
+  // (strings.yaml; sitegen.render.Text reads the same syntax).
   function fmt(text, vars) {
-    return text.replace(/\{(\w+)\}/g, function (m, k) { return k in vars ? String(vars[k]) : m; });
+    return text.replace(/\{(\w+)(?:\|([^|{}]*)\|([^|{}]*))?\}/g, function (m, k, one, other) {
+      if (!(k in vars)) return m;
+      return one === undefined ? String(vars[k]) : Number(vars[k]) === 1 ? one : other;
+    });
   }
 
   // -- encoding (DESIGN: base64url without padding everywhere) --------------------

@@ -60,8 +60,8 @@ class NotFound(VoteError):
 
 class NonceReused(VoteError):
     code = "nonce_reused"
-    zh = "该投票编号已用于另一张选票。"
-    en = "This nonce was already used for a different ballot."
+    zh = "这张选票的一次性编号已被另一张选票使用，投票未记录。"
+    en = "This vote’s one-time code was already used by a different vote; it was not recorded."
 
 
 class PayloadTooLarge(VoteError):
@@ -72,26 +72,26 @@ class PayloadTooLarge(VoteError):
 
 class UnsupportedMediaType(VoteError):
     code = "unsupported_media_type"
-    zh = "请求内容必须是 JSON。"
+    zh = "请求内容必须是JSON。"
     en = "The request body must be JSON (application/json)."
 
 
 class UnknownCandidate(VoteError):
     code = "unknown_candidate"
     zh = "本次评选中没有该候选项。"
-    en = "There is no such candidate in this campaign."
+    en = "There is no such candidate in this vote."
 
 
 class WrongCampaign(VoteError):
     code = "wrong_campaign"
-    zh = "选票不属于本次评选。"
-    en = "The ballot belongs to a different campaign."
+    zh = "这张选票不属于本次评选。"
+    en = "This vote was made for a different poll."
 
 
 class DailyLimitReached(VoteError):
     code = "daily_limit_reached"
     zh = "今天对该候选项的投票次数已用完，请明天再来。"
-    en = "You have used all of today's votes for this candidate; come back tomorrow."
+    en = "You have used all of today’s votes for this candidate; come back tomorrow."
 
 
 class Unavailable(VoteError):
@@ -117,32 +117,32 @@ class CredentialMissing(VoteError):
 
 class CredentialInvalid(VoteError):
     code = "credential_invalid"
-    zh = "身份凭证无效（不属于本设备或本次评选），请重新打开投票页。"
-    en = "The voter credential is not valid for this device or campaign; reopen the vote page."
+    zh = "本设备的投票资格无效（不属于本设备或本次评选），请重新打开投票页。"
+    en = "This device’s permission to vote is not valid here; reopen the vote page."
 
 
 class CredentialExpired(VoteError):
     code = "credential_expired"
-    zh = "身份凭证已过期，请重新打开投票页。"
-    en = "The voter credential has expired; reopen the vote page."
+    zh = "本设备的投票资格已过期，请重新打开投票页。"
+    en = "This device’s permission to vote has expired; reopen the vote page."
 
 
 class ProofRequired(VoteError):
     code = "proof_required"
-    zh = "新设备首次投票前需要完成一次计算验证。"
-    en = "A new device must complete a proof of work before its first vote."
+    zh = "新设备首次投票前需要完成防刷票计算验证，请刷新页面。"
+    en = "A new device must finish the anti-bot check before its first vote; reload the page."
 
 
 class ProofInvalid(VoteError):
     code = "proof_invalid"
-    zh = "计算验证不正确，请重试。"
-    en = "The proof of work is not valid; please try again."
+    zh = "防刷票计算验证未通过，请刷新页面重试。"
+    en = "The anti-bot check did not pass; reload the page to try again."
 
 
 class ProofExpired(VoteError):
     code = "proof_expired"
-    zh = "计算验证已过期，请重试。"
-    en = "The proof of work has expired; please try again."
+    zh = "防刷票计算验证已过期，请刷新页面重试。"
+    en = "The anti-bot check has expired; reload the page to try again."
 
 
 class WeChatCodeInvalid(VoteError):
