@@ -106,6 +106,10 @@ class Edge:
     #: AWS China answers every API Gateway call with 403 until the account's API Gateway
     #: is on the ICP whitelist of its region (docs/runbook.md); tests flip this.
     icp_whitelisted: bool = True
+    #: Whether this edge writes CloudFront-Viewer-Address itself when the policy lists
+    #: it. Global CloudFront documents it; AWS China's does not, so there the emulation
+    #: assumes the worst: the client's own value passes (the function must not trust it).
+    sets_viewer_address: bool | None = None
     log: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -115,6 +119,8 @@ class Edge:
         self.bucket = {f.key: f for f in local_files(self.site)}
         self.origins = {o["Id"]: o for o in self.config["Origins"]}
         self.regional_acl = self._regional_acl()
+        if self.sets_viewer_address is None:
+            self.sets_viewer_address = self.template.partition == "aws"
 
     def _one(self, kind: str) -> str:
         found = list(self.template.of_type(kind))
@@ -200,7 +206,11 @@ class Edge:
             headers["authorization"] = authorization
         # Headers CloudFront itself adds, when listed: never the viewer's own value.
         if "cloudfront-viewer-address" in allowed:
-            headers["cloudfront-viewer-address"] = f"{request.viewer_ip}:{request.viewer_port}"
+            own = request.header("cloudfront-viewer-address")
+            if self.sets_viewer_address:
+                headers["cloudfront-viewer-address"] = f"{request.viewer_ip}:{request.viewer_port}"
+            elif own is not None:
+                headers["cloudfront-viewer-address"] = own
         if "cloudfront-is-mobile-viewer" in allowed:
             headers["cloudfront-is-mobile-viewer"] = "true"
         client_xff = request.header("x-forwarded-for")
