@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Organiser tools that work on the vote ledger: export, verify, analyze, tally, audit.
+"""Organiser tools that work on the vote ledger: export, verify, analyze, tally, audit, backup.
 
 Each subcommand lives in its own module under ``opstools/``, which registers its
 arguments and its ``run`` function; this file only dispatches.
@@ -25,6 +25,7 @@ COMMANDS = [
     "opstools.tally",
     "opstools.prove",
     "opstools.audit",
+    "opstools.backup",
 ]
 
 

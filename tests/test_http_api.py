@@ -355,7 +355,8 @@ def lambda_env(
     """A cold start as in the cloud: env vars, SSM SecureStrings (moto), the real clock."""
     data = votekit.campaign_dict()
     now = datetime.now(UTC)
-    data["opens"] = (now - timedelta(days=1)).isoformat()
+    # Open since the campaign's real opening (the recorded events' signed ballots carry
+    # issued_at 2021-12-30, which must lie within a day of the window) until tomorrow.
     data["closes"] = (now + timedelta(days=1)).isoformat()
     campaign_file.write_text(json.dumps(data), "utf-8")
     db = tmp_path / "lambda.sqlite3"

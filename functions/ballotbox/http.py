@@ -14,11 +14,12 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
-from ballotbox.core.ballot import MAX_BODY, parse_request
+from ballotbox.core.ballot import MAX_BODY, check_issued_at, parse_request, strict_json
 from ballotbox.core.campaign import Campaign
-from ballotbox.core.clock import beijing_iso
+from ballotbox.core.clock import BEIJING, beijing_iso
 from ballotbox.core.encoding import b64u_decode
 from ballotbox.core.errors import (
+    BadIssuedAt,
     BadSignature,
     CredentialExpired,
     CredentialInvalid,
@@ -63,6 +64,7 @@ if TYPE_CHECKING:  # the client (and urllib) is imported only where wechat mode 
 #: DESIGN section 4's error table: the only place a refusal becomes a status.
 STATUS: dict[type[VoteError], int] = {
     MalformedRequest: 400,
+    BadIssuedAt: 400,
     BadSignature: 401,
     CredentialMissing: 401,
     CredentialInvalid: 401,
@@ -258,6 +260,7 @@ class Api:
         if len(request.body) > MAX_BODY:
             raise PayloadTooLarge
         vote = parse_request(request.body)
+        check_issued_at(vote.ballot, self.campaign.opens, self.campaign.closes)
         identity = self._identity(request, vote.ballot.voter)
         outcome = cast_vote(
             vote,
@@ -318,8 +321,10 @@ class Api:
                 raise ProofRequired
             check_proof(self.tokens, proof, campaign=self.campaign.id, voter=voter, now=now)
             person = ""
-            # The key has paid: its credential lasts the campaign (no second proof).
-            lifetime = max(1, int(self.campaign.closes.timestamp() - now))
+            # One proof buys one key one Beijing day (at most the daily cap per
+            # candidate), never the campaign: the credential ends at the next Beijing
+            # midnight or when voting closes, whichever is first.
+            lifetime = max(1, int(min(_next_midnight(now), self.campaign.closes.timestamp()) - now))
         else:
             code = fields["code"]
             if not 0 < len(code) <= 128 or not code.isascii() or not code.isprintable():
@@ -379,16 +384,23 @@ def _check_voter_key(voter: str) -> None:
 
 
 def _json_object(body: bytes, fields: frozenset[str]) -> dict[str, str]:
-    """A JSON object with exactly ``fields``, each a string."""
+    """A JSON object with exactly ``fields``, each a string (duplicate keys refused)."""
     try:
-        value = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise MalformedRequest("the body is not JSON") from exc
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MalformedRequest("the body is not UTF-8") from exc
+    value = strict_json(text, "the body")
     if not isinstance(value, dict) or set(value) != fields:
         raise MalformedRequest(f"the body must be an object with exactly {sorted(fields)}")
     if not all(isinstance(value[name], str) for name in fields):
         raise MalformedRequest("every field must be a string")
     return value
+
+
+def _next_midnight(epoch: float) -> float:
+    """The next 00:00 Beijing time after ``epoch``, as epoch seconds."""
+    day = datetime.fromtimestamp(epoch, BEIJING).date()
+    return datetime(day.year, day.month, day.day, tzinfo=BEIJING).timestamp() + 86400
 
 
 def _iso(epoch: int) -> str:

@@ -351,7 +351,7 @@
     var nonce = b64u(crypto.getRandomValues(new Uint8Array(16)));
     var ballot = JSON.stringify({
       v: 1, campaign: cfg.campaign, candidate: candidate, voter: me, nonce: nonce,
-      issued_at: new Date().toISOString(),
+      issued_at: new Date(Date.now() + skew).toISOString(), // the server's clock, as best known
     });
     var ballotBytes = utf8(ballot);
     var body = JSON.stringify({ ballot: ballot, signature: b64u(await sign(ballotBytes)) });
