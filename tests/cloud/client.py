@@ -7,6 +7,7 @@ import json
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from ballotbox.core.identity import solve
@@ -61,7 +62,9 @@ def pow_credential(base: str, voter: Voter) -> Reply:
 
 
 def vote(base: str, voter: Voter, campaign: str, candidate: str, credential: str = "") -> Reply:
-    body = voter.vote_body(candidate, campaign_id=campaign)
+    # The function keeps real time and checks issued_at against its window: now, as a phone sends.
+    issued_at = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    body = voter.vote_body(candidate, campaign_id=campaign, issued_at=issued_at)
     headers = {"X-Vote-Credential": credential} if credential else {}
     return post_json(f"{base}/api/vote", body, headers)
 
