@@ -14,10 +14,15 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
-from ballotbox.core.ballot import MAX_BODY, check_issued_at, parse_request, strict_json
+from ballotbox.core.ballot import (
+    MAX_BODY,
+    check_issued_at,
+    parse_request,
+    parse_voter_key,
+    strict_json,
+)
 from ballotbox.core.campaign import Campaign
 from ballotbox.core.clock import BEIJING, beijing_iso
-from ballotbox.core.encoding import b64u_decode
 from ballotbox.core.errors import (
     BadIssuedAt,
     BadSignature,
@@ -56,12 +61,12 @@ from ballotbox.core.privacy import Hasher
 from ballotbox.core.ratelimit import NetworkLimiter
 from ballotbox.core.service import cast_vote, success_body, voter_status
 from ballotbox.core.signature import Signer
-from ballotbox.stores.base import VoteStore
+from ballotbox.core.store import VoteStore
 
 if TYPE_CHECKING:  # the client (and urllib) is imported only where wechat mode runs
     from ballotbox.wechat import OpenIdExchange
 
-#: DESIGN section 4's error table: the only place a refusal becomes a status.
+#: The error table of docs/http-api.md: the only place a refusal becomes a status.
 STATUS: dict[type[VoteError], int] = {
     MalformedRequest: 400,
     BadIssuedAt: 400,
@@ -86,6 +91,23 @@ STATUS: dict[type[VoteError], int] = {
     NetworkLimited: 429,
     Unavailable: 503,
 }
+
+
+def status_of(error: VoteError) -> int:
+    """The table's status for a refusal, found along its class hierarchy.
+
+    Walking the MRO means a new subclass (say a finer ``MalformedRequest``) answers
+    its parent's status rather than falling through to a 503; a refusal class with
+    no ancestor in the table is a programming error that tests/test_boundaries.py
+    catches for every class in the package.
+    """
+    for cls in type(error).__mro__:
+        status = STATUS.get(cls)
+        if status is not None:
+            return status
+    raise LookupError(f"{type(error).__name__} has no status in the error table")
+
+
 #: 401s that a credential would cure: they name the scheme (RFC 9110 WWW-Authenticate).
 _BEARER_401 = (CredentialMissing, CredentialInvalid, CredentialExpired)
 
@@ -94,7 +116,8 @@ JSON_HEADERS: Mapping[str, str] = {
     "Cache-Control": "no-store",
 }
 ROUTES: Mapping[str, str] = {"/api/vote": "POST", "/api/status": "GET", "/api/health": "GET"}
-#: Routes that exist only in the identity modes that use them (device mode: DESIGN's three).
+#: Routes that exist only in the identity modes that use them (device mode: the three
+#: of docs/http-api.md).
 MODE_ROUTES: Mapping[str, Mapping[str, str]] = {
     "device": {},
     "device+pow": {"/api/challenge": "GET", "/api/credential": "POST"},
@@ -143,7 +166,7 @@ def error_response(error: VoteError, route: str) -> Response:
     if isinstance(error, MethodNotAllowed) and allow:
         extra["Allow"] = allow
     return json_response(
-        STATUS[type(error)],
+        status_of(error),
         {"error": error.code, "message": error.message()},
         route=route,
         code=error.code,
@@ -288,7 +311,7 @@ class Api:
     def _challenge(self, request: Request) -> Response:
         """``GET /api/challenge?voter=K``: a sealed, expiring puzzle bound to the key."""
         voter = _one_voter(request.query)
-        _check_voter_key(voter)
+        parse_voter_key(voter)
         bits = self.pow_bits()
         challenge = issue_challenge(
             self.tokens,
@@ -313,7 +336,7 @@ class Api:
         mode = self.policy.mode
         fields = _json_object(request.body, CREDENTIAL_FIELDS[mode])
         voter = fields["voter"]
-        _check_voter_key(voter)
+        parse_voter_key(voter)
         now = self.clock().timestamp()
         if mode == "device+pow":
             proof = request.headers.get("x-proof-of-work")
@@ -372,15 +395,6 @@ def _one_voter(query_string: str) -> str:
     if len(voters) != 1:
         raise MalformedRequest("give exactly one voter")
     return voters[0]
-
-
-def _check_voter_key(voter: str) -> None:
-    try:
-        key = b64u_decode(voter)
-    except ValueError as exc:
-        raise MalformedRequest("voter is not base64url") from exc
-    if len(key) != 32:
-        raise MalformedRequest("voter must be a 32-byte key")
 
 
 def _json_object(body: bytes, fields: frozenset[str]) -> dict[str, str]:

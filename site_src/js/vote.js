@@ -2,7 +2,7 @@
    networks, and receipts checked in the page.
 
    A classic ES2017 script, no framework: WeChat's in-app browsers (X5/XWeb) run old
-   Chromium cores. Contracts (ballot, POST /api/vote, GET /api/status) are DESIGN §4.
+   Chromium cores. Contracts (ballot, POST /api/vote, GET /api/status) are in docs/http-api.md.
    The page's texts and settings arrive in the page's JSON block: no extra request. */
 (function () {
   'use strict';
@@ -39,7 +39,7 @@
     });
   }
 
-  // -- encoding (DESIGN: base64url without padding everywhere) --------------------
+  // -- encoding (docs/http-api.md: base64url without padding) --------------------
 
   function b64u(bytes) {
     var s = '';
