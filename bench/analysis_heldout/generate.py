@@ -83,9 +83,9 @@ _HOURS = np.array(
     ],
 )
 
-# Share of organic votes a day of the window gets before the trend: New Year's Day and the
-# last day (final push) stand out.
-_DAY_SHAPE = np.array([1.0, 1.0, 1.05, 1.25, 1.1, 1.0, 0.95, 1.0, 1.05, 1.1, 1.3, 1.0])
+# Weight of each day of the window as a newcomer's first day, before the trend: the launch
+# days and New Year's Day stand out (returning voters then pile up towards the end).
+_DAY_SHAPE = np.array([2.2, 1.4, 1.1, 1.25, 1.0, 0.9, 0.85, 0.85, 0.9, 0.95, 1.1, 1.0])
 
 
 def candidate_ids(root: Path) -> tuple[list[str], list[str]]:
@@ -223,7 +223,7 @@ class _Builder:
 # organic --------------------------------------------------------------------------------------
 def _organic(b: _Builder) -> None:
     rng = b.rng
-    n = int(rng.integers(55_000, 95_000))
+    n = int(rng.integers(40_000, 75_000))
     voters = b.voters(n)
     growth = rng.uniform(0.0, 0.12)
     final_push = rng.uniform(1.6, 3.2)
@@ -621,9 +621,9 @@ def _click_workers(b: _Builder) -> None:
 def _vote_exchange(b: _Builder) -> None:
     """互投群: real people who each vote every member's candidate every day."""
     rng = b.rng
-    members = b.count(25, 150)
+    members = b.count(20, 100)
     voters = b.voters(members)
-    cands = rng.choice(b.n_cand, size=int(rng.integers(2, 6)), replace=False)
+    cands = rng.choice(b.n_cand, size=int(rng.integers(2, 5)), replace=False)
     ua = b.organic_uas(members)
     home = b.person_nets(members)
     span = int(rng.integers(5, DAYS + 1))
