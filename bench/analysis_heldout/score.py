@@ -192,7 +192,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--draws", type=int, default=5)
     parser.add_argument("--first", type=int, default=0, help="index of the first draw")
     parser.add_argument("--json", type=Path, help="write per-draw results and summaries here")
+    parser.add_argument(
+        "--combine", type=Path, nargs="+", help="only summarise the draws of earlier --json files"
+    )
     args = parser.parse_args(argv)
+    if args.combine:
+        combined: dict[str, list[DrawResult]] = {}
+        for path in args.combine:
+            saved = json.loads(path.read_text(encoding="utf-8"))
+            for c, rows in saved["draws"].items():
+                combined.setdefault(c, []).extend(DrawResult(**row) for row in rows)
+        for name, rs in combined.items():
+            print(markdown(name, summarise(sorted(rs, key=lambda r: r.seed))))
+        return 0
     checkouts: list[Path] = [c.resolve() for c in (args.checkout or [Path("/work/wt/i11")])]
     root = Path(__file__).resolve().parents[2]
     events, highs = candidate_ids(root)
