@@ -150,14 +150,19 @@ def summarise(results: list[DrawResult]) -> dict[str, object]:
 
 
 def markdown(name: str, s: dict[str, object]) -> str:
+    cases = (
+        f"cases median {s['cases_median']} (max {s['cases_max']})"
+        if s["cases_median"] is not None
+        else "no `cases` in flags.json"
+    )
     lines = [
         f"### {name}",
         "",
-        f"{s['draws']} draws, median {s['votes_median']:,} votes; `remove` precision "
+        f"{s['draws']} draws, median {s['votes_median']:,.0f} votes; `remove` precision "
         f"**{s['remove_precision']:.3f}**, recall **{s['remove_recall']:.3f}** over "
-        f"{s['attack_votes']:,} attack votes; cases median {s['cases_median']} (max "
-        f"{s['cases_max']}); analyze median {s['seconds_median']:.0f} s; flagged votes median "
-        f"{s['flagged_votes_median']:,}.",
+        f"{s['attack_votes']:,} attack votes; {cases}; analyze median "
+        f"{s['seconds_median']:.0f} s; flagged votes median "
+        f"{s['flagged_votes_median']:,.0f}.",
         "",
         "| attack family | draws | votes | median recall | worst-decile recall | min "
         "| median flagged |",
