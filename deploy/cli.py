@@ -1,29 +1,45 @@
 """``python build.py deploy``: the organiser's one command to put the campaign online.
 
-Steps, each printed as it happens: check credentials and region; create the two
-secrets if absent (never overwriting); build the site with the receipt key's public
-half; package the function; (global only) the WAF stack in us-east-1; the main stack
-through a change set shown before it runs; upload the changed files of ``dist/``;
-invalidate CloudFront; print the site URL and the QR target. ``--dry-run`` shows the
-change sets and the file diff and changes nothing.
+First a plan (``deploy.plan``), from read-only looks at the account: the secrets to
+create (never overwriting one), the site built with the receipt key's public half, the
+function packaged, the artifacts to upload, (global only) the WAF stack in us-east-1,
+the main stack, the changed files of ``dist/`` in phases, the invalidation, and a smoke
+test through the public URL. Then ``--dry-run`` hands the plan to an executor that only
+shows it (change sets included), and a real run to one that carries it out, asking
+before each change set.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from botocore.exceptions import ClientError
 
-from deploy import aws, package, secrets, stack, sync
+from deploy import aws, package, secrets, smoke, stack, sync
 from deploy.errors import DeployError
+from deploy.plan import (
+    Announce,
+    ApplyStack,
+    CreateArtifactsBucket,
+    CreateSecret,
+    DeleteFailedStack,
+    DisplayExecutor,
+    Executor,
+    Invalidate,
+    Output,
+    Plan,
+    SmokeTest,
+    UploadCode,
+    UploadFiles,
+    Value,
+    WaitForDeletion,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / ".cache" / "deploy"
@@ -53,6 +69,11 @@ class Deps:
     say: Callable[[str], None] = print
     sleep: Callable[[float], None] | None = None  # None: real time.sleep
     cache_dir: Path = CACHE  # downloaded wheels and the built zip
+    #: (unreserved account concurrency, this function's current reservation)
+    concurrency: Callable[[aws.Target, str], tuple[int, int]] = lambda target, name: (
+        account_concurrency(target, name)
+    )
+    smoke_test: Callable[..., None] = smoke.check
 
 
 def parser() -> argparse.ArgumentParser:
@@ -102,7 +123,63 @@ def main(argv: list[str], deps: Deps | None = None) -> int:
         return 130
 
 
+#: Lambda keeps this much of the account's concurrency unreserved, always.
+MIN_UNRESERVED = 100
+
+
+def account_concurrency(target: aws.Target, function_name: str) -> tuple[int, int]:
+    """(the account's unreserved concurrency, what ``function_name`` reserves now)."""
+    client = target.client("lambda")
+    unreserved = int(
+        client.get_account_settings()["AccountLimit"]["UnreservedConcurrentExecutions"]
+    )
+    try:
+        current = client.get_function_concurrency(FunctionName=function_name)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+            raise
+        return unreserved, 0
+    return unreserved, int(current.get("ReservedConcurrentExecutions", 0))
+
+
+def check_concurrency(requested: int, unreserved: int, current: int) -> None:
+    """Refuse before CloudFormation does, with what to do instead.
+
+    Reserving takes from the account's unreserved pool, which must keep
+    ``MIN_UNRESERVED``; a new account's quota (often 10 in total) cannot reserve any.
+    """
+    available = unreserved + current - MIN_UNRESERVED
+    if requested > available:
+        raise DeployError(
+            f"The function would reserve {requested} concurrent executions, but this "
+            f"account can reserve at most {max(available, 0)} (unreserved {unreserved}, "
+            f"of which Lambda keeps {MIN_UNRESERVED}). Ask for more in Service Quotas "
+            "(AWS Lambda, 'Concurrent executions'; China: a support case) before the "
+            f"campaign, or pass --reserved-concurrency {max(available, 1)} for a trial."
+        )
+
+
+def template_default(template: Path, parameter: str) -> str:
+    """A parameter's default, read with PyYAML (cfn-lint is only a dev dependency)."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        """Safe, and blind to CloudFormation's short tags (``!Ref``...), not needed here."""
+
+    Loader.add_multi_constructor("!", lambda loader, suffix, node: None)
+    doc = yaml.load(template.read_text(encoding="utf-8"), Loader=Loader)  # noqa: S506
+    return str(doc["Parameters"][parameter]["Default"])
+
+
+def is_page(change: sync.Change) -> bool:
+    """Pages and campaign.json go after the assets they name (upload phase 2)."""
+    key = change.file.key
+    return key.endswith((".html", "/")) or key == "campaign.json"
+
+
 class Deployment:
+    """Looks at the account (read-only), writes the plan, hands it to an executor."""
+
     def __init__(self, args: argparse.Namespace, deps: Deps) -> None:
         self.args = args
         self.deps = deps
@@ -110,56 +187,126 @@ class Deployment:
 
     def run(self) -> int:
         args = self.args
-        dry = " (dry run: nothing will change)" if args.dry_run else ""
         target = self.deps.connect(args.region, args.profile)
+        dry = " (dry run: nothing will change)" if args.dry_run else ""
         self.say(f"Account {target.account}, {target.region} ({target.partition}){dry}")
         if target.china and not (args.domain and args.iam_certificate_id):
             raise DeployError(
                 "AWS China needs --domain (an ICP-filed domain) and --iam-certificate-id "
                 "(its certificate uploaded to IAM): see docs/runbook.md, 'China'."
             )
+        plan = self.make_plan(target)
+        if args.dry_run:
+            DisplayExecutor(target, self.say).execute(plan)
+            return 0
+        executor = Executor(
+            target,
+            say=self.say,
+            confirm=self.deps.confirm,
+            yes=args.yes,
+            smoke_test=self.deps.smoke_test,
+            **({"sleep": self.deps.sleep} if self.deps.sleep is not None else {}),
+        )
+        return 0 if executor.execute(plan) else 1
 
+    # -- the plan -----------------------------------------------------------------------
+
+    def make_plan(self, target: aws.Target) -> Plan:
+        args = self.args
+        plan = Plan()
         names = secrets.SecretNames.for_stack(args.stack, china=target.china)
-        values = self.ensure_secrets(target, names)
+        ssm = target.client("ssm")
+        values: dict[str, str] = {}
+        receipt_version = "1"  # what a secret created now will be
+        for name in names.all():
+            found = secrets.read_with_version(ssm, name)
+            if found is None:
+                # Made here so the site is built with it; put (never over another) first.
+                value = secrets.new_secret()
+                plan.add(CreateSecret(name, value))
+            else:
+                value, version = found
+                if name == names.receipt_key:
+                    receipt_version = str(version)
+                self.say(f"Secret {name}: exists, kept (never overwritten)")
+            values[name] = value
         receipt_public = self.receipt_public_key(values[names.receipt_key])
 
         self.say(f"Building the site into {args.out} ...")
         self.deps.build_site(args.out, receipt_key=receipt_public, results=args.results)
         campaign = json.loads((args.out / "campaign.json").read_text(encoding="utf-8"))
 
-        zipped = self.package_function(args.out / "campaign.json")
-        code_bucket = f"{args.stack}-artifacts-{target.account}-{target.region}".lower()[:63]
-        if not args.dry_run:
-            self.upload_code(target, code_bucket, zipped)
-
-        parameters = self.parameters(target, names, values, code_bucket, zipped)
-        if parameters is None:
-            return 1
-        cfn = target.client("cloudformation")
         template = stack.INFRA / ("stack-cn.yaml" if target.china else "stack.yaml")
-        if not self.apply(cfn, args.stack, template, parameters, zipped.sha256):
-            return 1
+        zipped = self.package_function(args.out / "campaign.json", template)
+        code_bucket = f"{args.stack}-artifacts-{target.account}-{target.region}".lower()[:63]
+        self.plan_code(plan, target, code_bucket, zipped)
 
-        out = self.stack_outputs(cfn)
-        self.sync_site(target, out, campaign)
-        return 0
+        cfn = target.client("cloudformation")
+        status = stack.stack_status(cfn, args.stack)
+        if status == "ROLLBACK_COMPLETE":
+            plan.add(DeleteFailedStack(args.stack, target.region))
+        elif status == "DELETE_IN_PROGRESS":
+            plan.add(WaitForDeletion(args.stack, target.region))
+        exists = status is not None and status not in stack.GONE_OR_GOING | {"ROLLBACK_COMPLETE"}
 
-    # -- steps --------------------------------------------------------------------------
+        requested = args.reserved_concurrency
+        if requested is None:
+            requested = int(template_default(template, "ReservedConcurrency"))
+        check_concurrency(requested, *self.deps.concurrency(target, f"{args.stack}-vote"))
 
-    def ensure_secrets(self, target: aws.Target, names: secrets.SecretNames) -> dict[str, str]:
-        ssm = target.client("ssm")
-        values: dict[str, str] = {}
-        for name in names.all():
-            value, created = secrets.ensure(ssm, name, dry_run=self.args.dry_run)
-            if value is None:  # dry run, absent: a stand-in so the rest can be shown
-                self.say(f"Secret {name}: absent, would be created")
-                value = secrets.new_secret()
-            elif created:
-                self.say(f"Secret {name}: created")
-            else:
-                self.say(f"Secret {name}: exists, kept (never overwritten)")
-            values[name] = value
-        return values
+        parameters = self.parameters(plan, target, names, values, code_bucket, zipped)
+        # The function signs with the receipt key version the live pages can verify: a
+        # rotated key waits (pinned to the deployed version) until phase 2 is online.
+        deployed = stack.parameters(cfn, args.stack).get("ReceiptKeyVersion", "") if exists else ""
+        rotating = deployed not in ("", receipt_version)
+        parameters["ReceiptKeyVersion"] = deployed if rotating else receipt_version
+        plan.add(ApplyStack(args.stack, target.region, template, parameters, version=zipped.sha256))
+
+        def output(key: str, stand_in: str) -> Value:
+            if exists:
+                return stack.outputs(cfn, args.stack, required=(key,))[key]
+            return Output(args.stack, key, target.region, stand_in)
+
+        bucket = output("SiteBucketName", "<site bucket, once created>")
+        distribution = output("DistributionId", "<distribution, once created>")
+        site_url = output("SiteUrl", "<site URL, once created>")
+        files = sync.local_files(args.out)
+        remote = sync.remote_etags(target.client("s3"), bucket) if isinstance(bucket, str) else {}
+        changes = sync.plan(files, remote, force=args.force_upload)
+        self.say(f"Site files: {len(changes)} to upload, {len(files) - len(changes)} unchanged")
+        # Phase 1, assets: new fingerprinted names, so no page can name one before it exists.
+        plan.add(UploadFiles("assets", bucket, [c for c in changes if not is_page(c)]))
+        # Phase 2, pages and campaign.json: they name the assets and carry the receipt key.
+        plan.add(UploadFiles("pages and campaign.json", bucket, [c for c in changes if is_page(c)]))
+        paths = sync.invalidation_paths(changes)
+        if paths:
+            plan.add(Invalidate(distribution, paths))
+        if rotating:
+            # Phase 3: the pages (invalidated above) carry the new public key; now sign with it.
+            plan.add(
+                ApplyStack(
+                    args.stack,
+                    target.region,
+                    template,
+                    parameters | {"ReceiptKeyVersion": receipt_version},
+                    version=zipped.sha256,
+                    why=f"The receipt key is now version {receipt_version} (was {deployed}): "
+                    "the pages carry its public half, so the function switches to it.",
+                )
+            )
+        assets = sorted(f.key for f in files if sync.cache_control(f.key) == sync.LONG_CACHE)
+        plan.add(
+            SmokeTest(
+                site_url,
+                page=_path_of(campaign["vote_url"]["zh"]),
+                asset="/" + (assets[0] if assets else "campaign.json"),
+                china=target.china,
+                region=target.region,
+            )
+        )
+        plan.add(Announce("Site", site_url))
+        plan.add(Announce("QR target", campaign["vote_url"]["zh"]))
+        return plan
 
     @staticmethod
     def receipt_public_key(seed_b64: str) -> str:
@@ -174,9 +321,10 @@ class Deployment:
                 "deploy. Restore it, or see docs/runbook.md 'Rotating the receipt key'."
             ) from error
 
-    def package_function(self, campaign_json: Path) -> package.Package:
-        self.say("Packaging the function (Linux arm64 wheels) ...")
-        wheels = self.deps.fetch_wheels(self.deps.cache_dir / "wheels")
+    def package_function(self, campaign_json: Path, template: Path) -> package.Package:
+        python = package.runtime_python(template)
+        self.say(f"Packaging the function (Linux arm64 wheels for Python {python}) ...")
+        wheels = self.deps.fetch_wheels(self.deps.cache_dir / "wheels", python)
         zipped = package.build_zip(
             self.deps.cache_dir / "function.zip",
             functions_dir=ROOT / "functions",
@@ -186,40 +334,32 @@ class Deployment:
         self.say(f"  {zipped.key} ({zipped.path.stat().st_size // 1024} KiB)")
         return zipped
 
-    def upload_code(self, target: aws.Target, bucket: str, zipped: package.Package) -> None:
+    def plan_code(
+        self, plan: Plan, target: aws.Target, bucket: str, zipped: package.Package
+    ) -> None:
         s3 = target.client("s3")
         try:
             s3.head_bucket(Bucket=bucket)
         except ClientError:
-            self.say(f"Creating the private artifacts bucket {bucket}")
-            config = {}
-            if target.region != "us-east-1":
-                config = {"CreateBucketConfiguration": {"LocationConstraint": target.region}}
-            s3.create_bucket(Bucket=bucket, **config)
-            s3.put_public_access_block(
-                Bucket=bucket,
-                PublicAccessBlockConfiguration={
-                    "BlockPublicAcls": True,
-                    "IgnorePublicAcls": True,
-                    "BlockPublicPolicy": True,
-                    "RestrictPublicBuckets": True,
-                },
-            )
+            plan.add(CreateArtifactsBucket(bucket))
+            plan.add(UploadCode(bucket, zipped.key, zipped.path))
+            return
         try:
             s3.head_object(Bucket=bucket, Key=zipped.key)
         except ClientError:
-            s3.upload_file(str(zipped.path), bucket, zipped.key)
+            plan.add(UploadCode(bucket, zipped.key, zipped.path))
 
     def parameters(
         self,
+        plan: Plan,
         target: aws.Target,
         names: secrets.SecretNames,
         values: dict[str, str],
         code_bucket: str,
         zipped: package.Package,
-    ) -> dict[str, str] | None:
+    ) -> dict[str, Value]:
         args = self.args
-        params = {
+        params: dict[str, Value] = {
             "CodeBucket": code_bucket,
             "CodeKey": zipped.key,
             "ReceiptKeyParameterName": names.receipt_key,
@@ -234,97 +374,34 @@ class Deployment:
             params["MemorySize"] = str(args.memory)
         if target.china:
             assert names.origin_verify is not None
-            params |= {
+            return params | {
                 "DomainName": args.domain,
                 "IamCertificateId": args.iam_certificate_id,
                 "OriginVerifySecret": values[names.origin_verify],
             }
-            return params
-        web_acl = self.web_acl(target)
-        if web_acl is None:
-            return None
         return params | {
-            "WebAclArn": web_acl,
+            "WebAclArn": self.plan_web_acl(plan, target),
             "DomainName": args.domain,
             "CertificateArn": args.certificate_arn,
         }
 
-    def web_acl(self, target: aws.Target) -> str | None:
-        """The WAF stack lives in us-east-1 (CLOUDFRONT scope); returns its web ACL ARN."""
+    def plan_web_acl(self, plan: Plan, target: aws.Target) -> Value:
+        """The WAF stack lives in us-east-1 (CLOUDFRONT scope); its web ACL ARN."""
         cfn = target.client("cloudformation", region="us-east-1")
         name = f"{self.args.stack}-waf"
-        if not self.apply(cfn, name, stack.INFRA / "waf.yaml", {}, "waf"):
-            return None
-        if stack.stack_status(cfn, name) is None:  # dry run of a first deployment
-            return f"arn:aws:wafv2:us-east-1:{target.account}:global/webacl/{name}/pending"
-        return stack.outputs(cfn, name, required=("WebAclArn",))["WebAclArn"]
+        status = stack.stack_status(cfn, name)
+        if status == "ROLLBACK_COMPLETE":
+            plan.add(DeleteFailedStack(name, "us-east-1"))
+        elif status == "DELETE_IN_PROGRESS":
+            plan.add(WaitForDeletion(name, "us-east-1"))
+        plan.add(ApplyStack(name, "us-east-1", stack.INFRA / "waf.yaml", {}, version="waf"))
+        if status is not None and status not in stack.GONE_OR_GOING | {"ROLLBACK_COMPLETE"}:
+            return stack.outputs(cfn, name, required=("WebAclArn",))["WebAclArn"]
+        pending = f"arn:aws:wafv2:us-east-1:{target.account}:global/webacl/{name}/pending"
+        return Output(name, "WebAclArn", "us-east-1", pending)
 
-    def apply(
-        self, cfn: Any, name: str, template: Path, params: dict[str, str], version: str
-    ) -> bool:
-        """Show a change set, then run it on consent. False if the organiser said no."""
-        digest = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()
-        change_set = stack.create_change_set(
-            cfn, name, template, params, name=f"deploy-{version[:12]}-{digest[:8]}"
-        )
-        self.say(stack.render(change_set))
-        if change_set.empty:
-            return True
-        if self.args.dry_run:
-            stack.discard(cfn, change_set)
-            return True
-        if not self.args.yes and not self.deps.confirm(f"Execute these changes to {name}?"):
-            stack.discard(cfn, change_set)
-            self.say("Nothing changed.")
-            return False
-        self.say(f"Deploying {name} ...")
-        kwargs: dict[str, Any] = {"say": self.say}
-        if self.deps.sleep is not None:
-            kwargs["sleep"] = self.deps.sleep
-        stack.execute_and_wait(cfn, change_set, **kwargs)
-        self.say(f"{name}: done.")
-        return True
 
-    def stack_outputs(self, cfn: Any) -> dict[str, str]:
-        if stack.stack_status(cfn, self.args.stack) is None:
-            return {}  # dry run of a first deployment: nothing exists yet
-        return stack.outputs(
-            cfn, self.args.stack, required=("SiteBucketName", "DistributionId", "SiteUrl")
-        )
+def _path_of(url: str) -> str:
+    from urllib.parse import urlsplit
 
-    def sync_site(self, target: aws.Target, out: dict[str, str], campaign: dict[str, Any]) -> None:
-        args = self.args
-        files = sync.local_files(args.out)
-        s3 = target.client("s3")
-        bucket = out.get("SiteBucketName")
-        remote = sync.remote_etags(s3, bucket) if bucket else {}
-        changes = sync.plan(files, remote, force=args.force_upload)
-        unchanged = len(files) - len(changes)
-        self.say(f"Site files: {len(changes)} to upload, {unchanged} unchanged")
-        for change in changes:
-            self.say(f"  {change.action:<6} /{change.file.key}  [{change.file.content_type}]")
-        paths = sync.invalidation_paths(changes)
-        if args.dry_run:
-            if paths:
-                self.say(f"Would invalidate: {' '.join(paths)}")
-            self.say("Dry run: nothing was executed or uploaded.")
-            return
-        assert bucket is not None
-        if changes:
-            from tqdm import tqdm
-
-            total = sum(c.file.size for c in changes)
-            with tqdm(total=total, unit="B", unit_scale=True, desc="Uploading") as bar:
-                sync.upload(s3, bucket, changes, progress=bar.update)
-        if paths:
-            target.client("cloudfront").create_invalidation(
-                DistributionId=out["DistributionId"],
-                InvalidationBatch={
-                    "Paths": {"Quantity": len(paths), "Items": paths},
-                    # Unique per run: reusing one would silently return the old batch.
-                    "CallerReference": f"deploy-{time.time_ns()}",
-                },
-            )
-            self.say(f"Invalidated: {' '.join(paths)}")
-        self.say(f"\nSite: {out.get('SiteUrl', '')}")
-        self.say(f"QR target: {campaign['vote_url']['zh']}")
+    return urlsplit(url).path or "/"

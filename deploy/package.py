@@ -9,6 +9,7 @@ provides it, and the function only uses long-stable DynamoDB and SSM calls.
 from __future__ import annotations
 
 import hashlib
+import re
 import subprocess
 import sys
 import tomllib
@@ -22,17 +23,18 @@ from deploy.errors import DeployError
 ROOT = Path(__file__).resolve().parent.parent
 #: Packages the function needs beyond the runtime (their pins come from pyproject.toml).
 FUNCTION_PACKAGES = ("pynacl",)
-#: The Lambda target: python3.12 on arm64 (see infra/stack.yaml).
+#: Every wheel of the zip, pinned with hashes (pynacl and its cffi and pycparser).
+LOCK_FILE = Path(__file__).resolve().with_name("function.lock")
+#: The Lambda target's platform: arm64 (see infra/stack.yaml, Architectures).
 PLATFORM = "manylinux2014_aarch64"
-PYTHON_VERSION = "3.12"
 #: 1980-01-01, the earliest time a zip can hold: no build clock leaks into the bytes.
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 FILE_MODE = 0o644
 SKIPPED_PARTS = {"__pycache__", ".pytest_cache", ".mypy_cache"}
 SKIPPED_SUFFIXES = {".pyc", ".pyo"}
 
-#: ``fetch(dest_dir) -> wheel files``; injectable so tests need no network.
-WheelFetcher = Callable[[Path], list[Path]]
+#: ``fetch(cache_dir, python_version) -> wheel files``; injectable so tests need no network.
+WheelFetcher = Callable[[Path, str], list[Path]]
 
 
 def pinned_requirements(pyproject: Path = ROOT / "pyproject.toml") -> list[str]:
@@ -42,24 +44,56 @@ def pinned_requirements(pyproject: Path = ROOT / "pyproject.toml") -> list[str]:
     return [pins[name] for name in FUNCTION_PACKAGES]
 
 
-def pip_download(requirements: list[str] | None = None) -> WheelFetcher:
-    """A fetcher that asks pip for manylinux wheels of the target arch (cached in dest)."""
-    wanted = requirements or pinned_requirements()
+def runtime_python(template: Path) -> str:
+    """The Python version of the function's ``Runtime`` (``python3.12`` -> ``3.12``).
 
-    def fetch(dest: Path) -> list[Path]:
-        dest.mkdir(parents=True, exist_ok=True)
+    The wheels must match the interpreter Lambda runs, and the template is where that
+    is decided: read it there rather than keep a second copy here.
+    """
+    found = set(
+        re.findall(r"^\s*Runtime:\s*python(\d+\.\d+)\s*$", template.read_text("utf-8"), re.M)
+    )
+    if len(found) != 1:
+        raise DeployError(f"{template.name} must name exactly one pythonX.Y Runtime, not {found}")
+    version: str = found.pop()
+    return version
+
+
+def locked_requirements(lock: Path = LOCK_FILE) -> list[str]:
+    """``name==version`` of every locked wheel (comments and hashes left out)."""
+    lines = (line.split("#", 1)[0].strip() for line in lock.read_text("utf-8").splitlines())
+    return [line.split()[0] for line in lines if line]
+
+
+def wheel_cache(cache_dir: Path, python_version: str, lock: Path = LOCK_FILE) -> Path:
+    """One folder per lock file and Python version: a new lock never reuses old wheels."""
+    digest = hashlib.sha256(lock.read_bytes() + python_version.encode()).hexdigest()[:16]
+    return cache_dir / f"py{python_version}-{digest}"
+
+
+def pip_download(lock: Path = LOCK_FILE) -> WheelFetcher:
+    """A fetcher that asks pip for the locked wheels of the target arch, hashes checked.
+
+    ``fetch(dest, python_version)``: ``dest`` is the cache root; the wheels land in the
+    folder ``wheel_cache`` names, where a later run finds them without the network.
+    """
+
+    def fetch(dest: Path, python_version: str) -> list[Path]:
+        folder = wheel_cache(dest, python_version, lock)
+        folder.mkdir(parents=True, exist_ok=True)
         command = [
-            sys.executable, "-m", "pip", "download", "--quiet",
-            "--only-binary=:all:", "--platform", PLATFORM,
-            "--python-version", PYTHON_VERSION, "--implementation", "cp",
-            "--dest", str(dest), *wanted,
+            sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
+            "--require-hashes", "--only-binary=:all:", "--platform", PLATFORM,
+            "--python-version", python_version, "--implementation", "cp",
+            "--dest", str(folder), "-r", str(lock),
         ]  # fmt: skip
         done = subprocess.run(command, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise DeployError(
-                f"pip could not download Linux wheels for {wanted}:\n{done.stderr.strip()}"
+                f"pip could not download the locked Linux wheels ({lock.name}) for "
+                f"Python {python_version}:\n{done.stderr.strip()}"
             )
-        return sorted(dest.glob("*.whl"))
+        return sorted(folder.glob("*.whl"))
 
     return fetch
 

@@ -17,6 +17,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from deploy.errors import DeployError
+
 SECRET_BYTES = 32
 
 
@@ -54,6 +56,17 @@ def read(ssm: Any, name: str) -> str | None:
     return value
 
 
+def read_with_version(ssm: Any, name: str) -> tuple[str, int] | None:
+    """(decrypted value, version), or None if the parameter does not exist."""
+    try:
+        answer = ssm.get_parameter(Name=name, WithDecryption=True)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "ParameterNotFound":
+            return None
+        raise
+    return str(answer["Parameter"]["Value"]), int(answer["Parameter"]["Version"])
+
+
 def ensure(ssm: Any, name: str, *, dry_run: bool = False) -> tuple[str | None, bool]:
     """Create ``name`` if absent. Returns (value, created); value is None in a dry run."""
     existing = read(ssm, name)
@@ -75,3 +88,25 @@ def ensure(ssm: Any, name: str, *, dry_run: bool = False) -> tuple[str | None, b
             raise
         return read(ssm, name), False
     return value, True
+
+
+def create(ssm: Any, name: str, value: str) -> None:
+    """Put ``value`` under ``name``, never over an existing parameter.
+
+    The plan built the site with ``value``; if another deploy created the parameter in
+    the meantime, its value wins and this run must start again with it.
+    """
+    try:
+        ssm.put_parameter(
+            Name=name,
+            Value=value,
+            Type="SecureString",
+            Overwrite=False,
+            Description="top-N vote secret, created by `build.py deploy`; never overwrite",
+        )
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") != "ParameterAlreadyExists":
+            raise
+        raise DeployError(
+            f"Another deploy created {name} a moment ago; run deploy again to use it."
+        ) from error

@@ -30,6 +30,9 @@ DONE_FAILED = {
     "DELETE_FAILED",
 }
 NO_CHANGES = ("didn't contain changes", "No updates are to be performed")
+#: A stack in these states is, for planning, a stack that does not exist: its outputs
+#: are about to vanish and must not be read (a dry run would show a dead bucket's diff).
+GONE_OR_GOING = {"DELETE_IN_PROGRESS", "DELETE_COMPLETE"}
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,12 @@ def outputs(cfn: Any, stack: str, *, required: tuple[str, ...] = ()) -> dict[str
     return values
 
 
+def parameters(cfn: Any, stack: str) -> dict[str, str]:
+    """The stack's current parameter values (NoEcho ones come back masked)."""
+    found = cfn.describe_stacks(StackName=stack)["Stacks"][0]
+    return {p["ParameterKey"]: p.get("ParameterValue", "") for p in found.get("Parameters", [])}
+
+
 def create_change_set(
     cfn: Any, stack: str, template: Path, parameters: dict[str, str], *, name: str
 ) -> ChangeSet:
@@ -90,6 +99,10 @@ def create_change_set(
         cfn.get_waiter("change_set_create_complete").wait(
             ChangeSetName=change_set_id, WaiterConfig={"Delay": 3, "MaxAttempts": 200}
         )
+    except KeyboardInterrupt:
+        # Ctrl-C while CloudFormation computes: leave no change set (nor empty stack) behind.
+        discard(cfn, ChangeSet(stack, name, change_set_id, new_stack, []))
+        raise
     except WaiterError as error:
         described = cfn.describe_change_set(ChangeSetName=change_set_id)
         reason = described.get("StatusReason", "")
@@ -123,6 +136,21 @@ def render(change_set: ChangeSet) -> str:
         if n == 0:
             lines.append("  " + "  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def wait_deleted(cfn: Any, stack: str) -> None:
+    """Block until ``stack`` is gone; a failed deletion is explained."""
+    try:
+        cfn.get_waiter("stack_delete_complete").wait(
+            StackName=stack, WaiterConfig={"Delay": 5, "MaxAttempts": 360}
+        )
+    except WaiterError as error:
+        raise DeployError(
+            f"Stack {stack} could not be deleted. What went wrong:\n"
+            + explain_failure(cfn, stack)
+            + "\nFix it in the CloudFormation console (a non-empty bucket is the usual "
+            "cause), then run deploy again."
+        ) from error
 
 
 def discard(cfn: Any, change_set: ChangeSet) -> None:

@@ -51,11 +51,7 @@ def export_line(vote: VoteRecord) -> str:
 
 
 def open_store(args: argparse.Namespace) -> VoteStore:
-    if args.table:
-        from ballotbox.stores.dynamodb import DynamoStore
-
-        # Only the ledger is read; the caps table is never touched by an export.
-        return DynamoStore(args.table, "")
+    """The SQLite ledger of ``--data`` (``--table`` goes to ``opstools.dynamo_export``)."""
     from ballotbox.stores.sqlite import DEFAULT_FILENAME, SqliteStore
 
     path = args.data / DEFAULT_FILENAME
@@ -95,6 +91,11 @@ def write_export(store: VoteStore, out: Path) -> int:
 def run(args: argparse.Namespace) -> int:
     from ballotbox.core.errors import Unavailable
 
+    if args.table:
+        from opstools.dynamo_export import run_table
+
+        return run_table(args)
+
     try:
         store = open_store(args)
     except (ExportError, Unavailable) as exc:
@@ -117,4 +118,15 @@ def register(sub: Any) -> None:
     source.add_argument("--data", type=Path, help="the SQLite data directory of `serve`")
     source.add_argument("--table", help="the DynamoDB ledger table name")
     parser.add_argument("--out", type=Path, required=True, help="the JSON Lines file to write")
+    table = parser.add_argument_group("DynamoDB (--table)")
+    table.add_argument("--region", help="the table's region (default: the profile's)")
+    table.add_argument("--profile", help="AWS CLI profile (default: the environment's)")
+    table.add_argument(
+        "--segments",
+        type=int,
+        default=4,
+        choices=range(1, 65),
+        metavar="N",
+        help="parallel scan workers, 1-64 (default 4); resume with the same N",
+    )
     parser.set_defaults(run=run)

@@ -19,6 +19,9 @@ import yaml
 from sitegen.errors import BuildError
 
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+#: Longest campaign or candidate id: every vote stores both (in the ballot and the
+#: receipt), and the ledger item must stay under DynamoDB's 1 KB write unit.
+MAX_ID_LENGTH = 64
 BEIJING = timedelta(hours=8)
 
 CAMPAIGN_KEYS = {
@@ -278,8 +281,12 @@ def load_campaign(path: Path) -> Campaign:
             "'default_language' must be one of 'languages'", path, doc.line_of("default_language")
         )
     campaign_id = _text(doc, "id")
-    if not SLUG.match(campaign_id):
-        raise BuildError("'id' must be a lowercase slug like 'city-2021'", path, doc.line_of("id"))
+    if not SLUG.match(campaign_id) or len(campaign_id) > MAX_ID_LENGTH:
+        raise BuildError(
+            f"'id' must be a lowercase slug like 'city-2021', at most {MAX_ID_LENGTH} characters",
+            path,
+            doc.line_of("id"),
+        )
     base_url = _text(doc, "base_url").rstrip("/")
     if not re.fullmatch(r"https://[a-z0-9.-]+(?::\d+)?", base_url):
         raise BuildError(
@@ -396,8 +403,12 @@ def _load_translated(
         name, lang = match.groups()
         if lang not in languages:
             raise BuildError(f"language {lang!r} is not in the campaign's languages", path, 1)
-        if not SLUG.match(name):
-            raise BuildError(f"{name!r} is not a valid slug (a-z, 0-9, hyphens)", path, 1)
+        if not SLUG.match(name) or len(name) > MAX_ID_LENGTH:
+            raise BuildError(
+                f"{name!r} is not a valid slug (a-z, 0-9, hyphens; at most {MAX_ID_LENGTH})",
+                path,
+                1,
+            )
         doc, body, body_line = _split_front_matter(path)
         _check_keys(doc, keys, "front-matter")
         if not body.strip():

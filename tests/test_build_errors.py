@@ -185,3 +185,15 @@ def test_plural_forms_follow_the_number() -> None:
 def test_other_mistakes(project: Path, mutate: Callable[[Path], None], expected: str) -> None:
     mutate(project)
     assert expected in build_error(project)
+
+
+def test_ids_longer_than_a_ledger_item_allows_are_refused(project: Path) -> None:
+    """Every vote stores both ids; past 64 characters a ledger item could pass 1 KB."""
+    long_id = "e" * 65
+    for lang in ("zh", "en"):
+        (project / f"content/events/events-1.{lang}.md").rename(
+            project / f"content/events/{long_id}.{lang}.md"
+        )
+    message = build_error(project)
+    assert f"'{long_id}' is not a valid slug" in message
+    assert "at most 64" in message

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 import pytest
-from ballotbox.core.ballot import MAX_BODY, parse_request
+from ballotbox.core.ballot import MAX_BALLOT_BYTES, MAX_BODY, parse_request
 from ballotbox.core.encoding import b64u_decode, b64u_encode
 from ballotbox.core.errors import MalformedRequest, PayloadTooLarge
 from hypothesis import given, settings
@@ -98,9 +98,12 @@ def test_any_accepted_ballot_round_trips(
     try:
         parsed = parse_request(body_of(text))
     except MalformedRequest:
-        # Only a lone surrogate in a generated string may make the text unencodable.
-        with pytest.raises(UnicodeEncodeError):
-            text.encode("utf-8")
+        # Only a lone surrogate (unencodable) or a text over the ceiling is refused.
+        try:
+            size = len(text.encode("utf-8"))
+        except UnicodeEncodeError:
+            return
+        assert size > MAX_BALLOT_BYTES
         return
     assert parsed.ballot_text == text
     assert (parsed.ballot.campaign, parsed.ballot.candidate) == (campaign, candidate)
@@ -194,3 +197,22 @@ def test_oversized_bodies_are_refused_before_parsing() -> None:
 def test_malformed_requests_are_refused(name: str, body: bytes) -> None:
     with pytest.raises(MalformedRequest):
         parse_request(body)
+
+
+def test_a_ballot_padded_past_the_ceiling_is_malformed() -> None:
+    """A padded ballot would make its ledger item cost two write units per vote."""
+    compact = json.dumps(
+        {
+            "v": 1,
+            "campaign": "c",
+            "candidate": "h01",
+            "voter": VOTER.public,
+            "nonce": b64u_encode(bytes(16)),
+            "issued_at": "2021-12-30T12:00:00+08:00",
+        },
+        separators=(",", ":"),
+    )
+    at_ceiling = "{" + " " * (MAX_BALLOT_BYTES - len(compact)) + compact[1:]
+    assert parse_request(body_of(at_ceiling)).ballot_text == at_ceiling
+    with pytest.raises(MalformedRequest, match="over 448 bytes"):
+        parse_request(body_of(" " + at_ceiling))

@@ -16,7 +16,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from deploy import aws, secrets, stack, sync
+from deploy import aws, package, secrets, stack, sync
 from deploy.cli import ROOT, Deps, main
 from deploy.errors import DeployError
 from deploy.package import build_zip
@@ -50,7 +50,9 @@ def write_site(out_dir: Path, *, receipt_key: str, results: Path | None = None) 
     (out / "campaign.json").write_text(json.dumps(campaign), encoding="utf-8")
 
 
-def fake_wheels(dest: Path) -> list[Path]:
+def fake_wheels(cache: Path, python_version: str = "3.12") -> list[Path]:
+    """A wheel made on the spot, in the folder the real fetcher would use."""
+    dest = package.wheel_cache(cache, python_version)
     dest.mkdir(parents=True, exist_ok=True)
     wheel = dest / "tiny-1.0-cp312-abi3-manylinux2014_aarch64.whl"
     if not wheel.exists():
@@ -223,6 +225,7 @@ def run_deploy(tmp_path: Path, *extra: str) -> tuple[int, str]:
         say=lines.append,
         sleep=lambda seconds: None,
         cache_dir=tmp_path / "cache",
+        concurrency=lambda target, name: (1000, 0),
     )
     argv = ["--stack", "demo", "--region", REGION, "--out", str(tmp_path / "dist"), *extra]
     code = main(argv, deps)

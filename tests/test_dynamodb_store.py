@@ -8,6 +8,7 @@ test sleeps.
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Iterator
 from dataclasses import replace
@@ -15,7 +16,12 @@ from typing import Any
 
 import boto3
 import pytest
+from ballotbox.core.ballot import MAX_BALLOT_BYTES
+from ballotbox.core.encoding import b64u_decode, b64u_encode
 from ballotbox.core.errors import DailyLimitReached, NonceReused, Unavailable
+from ballotbox.core.privacy import Hasher
+from ballotbox.core.receipt import receipt_text, vote_id
+from ballotbox.core.signature import Signer
 from ballotbox.stores import schema
 from ballotbox.stores.base import VoteRecord
 from ballotbox.stores.dynamodb import (
@@ -27,21 +33,40 @@ from ballotbox.stores.dynamodb import (
 from botocore.exceptions import ClientError
 from botocore.stub import ANY, Stubber
 
+from sitegen.content import MAX_ID_LENGTH
+
 LEDGER, CAPS = "ledger", "caps"
 
-VOTE = VoteRecord(
-    vote_id="AAAAAAAAAAAAAAAAAAAAAA",
-    voter="vvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvo",
-    nonce="bm9uY2Vub25jZW5vbmNlbg",
-    candidate="event-01",
-    day="2022-01-03",
-    recorded_at="2022-01-03T10:00:00.000+08:00",
-    ballot='{"v":1,"candidate":"event-01"}',
-    signature="c2ln",
-    receipt='{"vote_id":"AAAAAAAAAAAAAAAAAAAAAA"}',
-    receipt_signature="cmVj",
-    net="net-hash",
-    ua="ua-hash",
+
+def with_receipt(vote: VoteRecord) -> VoteRecord:
+    """The vote with the receipt text the service would sign (the store rebuilds it)."""
+    receipt = receipt_text(
+        campaign=json.loads(vote.ballot)["campaign"],
+        vote_id=vote.vote_id,
+        candidate=vote.candidate,
+        voter=vote.voter,
+        day=vote.day,
+        recorded_at=vote.recorded_at,
+        ballot_bytes=vote.ballot.encode(),
+    )
+    return replace(vote, receipt=receipt)
+
+
+VOTE = with_receipt(
+    VoteRecord(
+        vote_id="AAAAAAAAAAAAAAAAAAAAAA",
+        voter="vvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvo",
+        nonce="bm9uY2Vub25jZW5vbmNlbg",
+        candidate="event-01",
+        day="2022-01-03",
+        recorded_at="2022-01-03T10:00:00.000+08:00",
+        ballot='{"v":1,"campaign":"demo","candidate":"event-01"}',
+        signature="c2ln",
+        receipt="",
+        receipt_signature="cmVj",
+        net="net-hash",
+        ua="ua-hash",
+    )
 )
 
 
@@ -87,7 +112,8 @@ def stubbed(fake_time: FakeTime) -> Iterator[tuple[DynamoStore, Stubber]]:
 
 
 def ledger_item(vote: VoteRecord) -> dict[str, dict[str, str]]:
-    return {name: {"S": getattr(vote, name)} for name in VoteRecord.__slots__}
+    """Every field but the receipt text, which the store rebuilds on read."""
+    return {name: {"S": getattr(vote, name)} for name in VoteRecord.__slots__ if name != "receipt"}
 
 
 def expected_transaction(vote: VoteRecord, cap: int) -> dict[str, Any]:
@@ -163,7 +189,8 @@ def test_ledger_failed_with_the_identical_ballot_is_a_duplicate_of_the_original(
 ) -> None:
     store, stubber = stubbed
     # The replay arrives later: new server time and receipt, same signed ballot.
-    original = replace(VOTE, recorded_at="2022-01-03T09:00:00.000+08:00", receipt="first")
+    original = with_receipt(replace(VOTE, recorded_at="2022-01-03T09:00:00.000+08:00"))
+    assert original.receipt != VOTE.receipt
     add_cancelled(
         stubber,
         [
@@ -182,7 +209,9 @@ def test_ledger_failed_with_the_identical_ballot_is_a_duplicate_of_the_original(
 
 def test_ledger_failed_with_a_different_ballot_is_a_reused_nonce(stubbed: Any) -> None:
     store, stubber = stubbed
-    other = replace(VOTE, ballot='{"v":1,"candidate":"event-02"}', candidate="event-02")
+    other = replace(
+        VOTE, ballot='{"v":1,"campaign":"demo","candidate":"event-02"}', candidate="event-02"
+    )
     add_cancelled(
         stubber,
         [{"Code": "ConditionalCheckFailed", "Item": ledger_item(other)}, {"Code": "None"}],
@@ -343,3 +372,91 @@ def test_no_client_is_created_until_first_use() -> None:
 def test_caps_expire_a_few_days_after_the_beijing_day() -> None:
     # 2022-01-03 00:00 +08:00 is 2022-01-02T16:00Z; plus 1 + 3 days.
     assert caps_expiry("2022-01-03") == 1641139200 + 4 * 86400
+
+
+def test_the_request_deadline_stops_retries_early(stubbed: Any, fake_time: FakeTime) -> None:
+    """The Lambda adapter's deadline wins over the store's own 2.5 s budget."""
+    store, stubber = stubbed
+    for _ in range(200):
+        stubber.add_client_error(
+            "transact_write_items", service_error_code="ThrottlingException", http_status_code=400
+        )
+    store.set_deadline(0.3)
+    with pytest.raises(Unavailable):
+        store.record(VOTE, cap=5)
+    assert 0 < fake_time.now <= 0.3
+    store.set_deadline(None)
+
+
+def dynamodb_item_size(item: dict[str, dict[str, str]]) -> int:
+    """DynamoDB's item size: each attribute's UTF-8 name plus its string value."""
+    return sum(len(k.encode()) + len(v["S"].encode()) for k, v in item.items())
+
+
+def longest_vote(ballot_text: str | None = None) -> VoteRecord:
+    """A real vote with the longest ids the build accepts, every field at its maximum."""
+    campaign, candidate = "c" * MAX_ID_LENGTH, "k" * MAX_ID_LENGTH
+    signer = Signer(bytes(32))
+    voter = signer.public_key_b64
+    nonce = bytes(range(32))  # the longest nonce a ballot may carry
+    if ballot_text is None:  # what the vote page sends: compact JSON
+        ballot_text = json.dumps(
+            {
+                "v": 1,
+                "campaign": campaign,
+                "candidate": candidate,
+                "voter": voter,
+                "nonce": b64u_encode(nonce),
+                "issued_at": "2022-01-03T10:00:00.000+08:00",
+            },
+            separators=(",", ":"),
+        )
+    recorded_at = "2022-01-03T10:00:00.000+08:00"
+    vid = vote_id(b64u_decode(voter), nonce)
+    receipt = receipt_text(
+        campaign=campaign,
+        vote_id=vid,
+        candidate=candidate,
+        voter=voter,
+        day="2022-01-03",
+        recorded_at=recorded_at,
+        ballot_bytes=ballot_text.encode(),
+    )
+    hasher = Hasher(bytes(32))
+    return VoteRecord(
+        vote_id=vid,
+        voter=voter,
+        nonce=b64u_encode(nonce),
+        candidate=candidate,
+        day="2022-01-03",
+        recorded_at=recorded_at,
+        ballot=ballot_text,
+        signature=signer.sign(ballot_text.encode()),
+        receipt=receipt,
+        receipt_signature=signer.sign(receipt.encode()),
+        net=hasher.net("2001:db8::1"),
+        ua=hasher.ua("Mozilla/5.0 MicroMessenger"),
+        identity="wechat",  # the longest mode name, and the only one with a person
+        person=hasher.person("o" * 28),
+    )
+
+
+def test_a_ledger_item_stays_under_one_write_unit(stubbed: Any) -> None:
+    """The runbook prices a vote's ledger Put at one 1 KB unit (two, transactional)."""
+    store, stubber = stubbed
+    compact = longest_vote()
+    # The same ballot padded with JSON whitespace up to the most the API accepts.
+    padded = "{" + " " * (MAX_BALLOT_BYTES - len(compact.ballot)) + compact.ballot[1:]
+    assert len(padded.encode()) == MAX_BALLOT_BYTES
+    for vote in (compact, longest_vote(padded)):
+        request = expected_transaction(vote, 5)
+        item = request["TransactItems"][0]["Put"]["Item"]
+        # A wechat vote counts against the person, not the key.
+        counter_key = request["TransactItems"][1]["Update"]["Key"]
+        counter_key[schema.CAPS_PARTITION_KEY] = {"S": f"{vote.cap_subject}#{vote.day}"}
+        stubber.add_response("transact_write_items", {}, request)
+        add_counter_read(stubber, used=1)
+        # The item the store really sends (the Stubber compares it with this one).
+        store.record(vote, cap=5)
+        assert dynamodb_item_size(item) < 1024, dynamodb_item_size(item)
+    stubber.assert_no_pending_responses()

@@ -308,13 +308,16 @@ def test_every_refusal_code_has_a_status() -> None:
 
 def test_client_ip_from_cloudfront_or_source() -> None:
     event = load_event("cloudfront_vote")
-    assert vote_handler.client_ip(event) == "2408:8462:2510:7f3c:1d2e:3f4a:5b6c:7d8e"
+    edge = vote_handler.CLOUDFRONT_VIEWER_ADDRESS  # what the global stack names
+    assert vote_handler.client_ip(event, 0, edge) == "2408:8462:2510:7f3c:1d2e:3f4a:5b6c:7d8e"
     event["headers"]["cloudfront-viewer-address"] = "203.0.113.9:443"
-    assert vote_handler.client_ip(event) == "203.0.113.9"
+    assert vote_handler.client_ip(event, 0, edge) == "203.0.113.9"
     event["headers"]["cloudfront-viewer-address"] = "2001:db8::7:51234"
-    assert vote_handler.client_ip(event) == "2001:db8::7"
-    del event["headers"]["cloudfront-viewer-address"]
+    assert vote_handler.client_ip(event, 0, edge) == "2001:db8::7"
+    # Where the stack does not say its edge sets the header, it is the client's claim.
     assert vote_handler.client_ip(event) == "130.176.179.75"
+    del event["headers"]["cloudfront-viewer-address"]
+    assert vote_handler.client_ip(event, 0, edge) == "130.176.179.75"
 
 
 def test_rest_api_v1_events_as_in_aws_china(campaign_file: Path) -> None:
@@ -362,6 +365,7 @@ def lambda_env(
         "SQLITE_PATH": str(db),
         "RECEIPT_KEY_PARAM": "/vote/receipt-key",
         "HASH_KEY_PARAM": "/vote/hash-key",
+        "VIEWER_ADDRESS_HEADER": "CloudFront-Viewer-Address",  # as infra/stack.yaml sets
         "AWS_DEFAULT_REGION": "ap-east-1",
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",

@@ -231,7 +231,14 @@ def test_function_runtime_concurrency_and_environment(template: dict[str, Any]) 
     assert env["STORE"] == "dynamodb"
     assert env["LEDGER_TABLE"] == {"Ref": "LedgerTable"}
     assert env["CAPS_TABLE"] == {"Ref": "CapsTable"}
-    assert env["RECEIPT_KEY_PARAM"] == {"Ref": "ReceiptKeyParameterName"}
+    # The version deploy pins (an SSM selector), or the latest when none is given.
+    assert env["RECEIPT_KEY_PARAM"] == {
+        "Fn::If": [
+            "HasReceiptKeyVersion",
+            {"Fn::Sub": "${ReceiptKeyParameterName}:${ReceiptKeyVersion}"},
+            {"Ref": "ReceiptKeyParameterName"},
+        ]
+    }
     assert env["HASH_KEY_PARAM"] == {"Ref": "HashKeyParameterName"}
     assert env["CAMPAIGN_FILE"] == "campaign.json"
 
@@ -248,6 +255,7 @@ def test_the_shared_core_is_identical_in_both_partitions() -> None:
         "VoteFunction",
         "SecurityHeadersPolicy",
         "RefusalSpikeAlarm",
+        "ConfigErrorAlarm",
         "FunctionThrottleAlarm",
         "LedgerThrottleAlarm",
     ]
@@ -256,9 +264,10 @@ def test_the_shared_core_is_identical_in_both_partitions() -> None:
     # X-Forwarded-For behind two trusted proxies (CloudFront, then API Gateway).
     china_env = china["VoteFunction"]["Properties"]["Environment"]["Variables"]
     assert china_env.pop("TRUSTED_PROXY_HOPS") == "2"
-    assert (
-        "TRUSTED_PROXY_HOPS" not in world["VoteFunction"]["Properties"]["Environment"]["Variables"]
-    )
+    world_env = world["VoteFunction"]["Properties"]["Environment"]["Variables"]
+    assert "TRUSTED_PROXY_HOPS" not in world_env
+    # And globally from CloudFront-Viewer-Address, which only the global edge sets.
+    assert world_env.pop("VIEWER_ADDRESS_HEADER") == "CloudFront-Viewer-Address"
     for name in shared:
         assert world[name] == china[name], name
 
@@ -365,7 +374,10 @@ def test_china_api_is_behind_a_regional_waf_that_only_lets_cloudfront_in() -> No
     web_acl = one(stack, "AWS::WAFv2::WebACL")
     assert web_acl["Scope"] == "REGIONAL"
     assert web_acl["DefaultAction"] == {"Block": {}}
-    assert_api_rate_rule(web_acl)
+    # No rate limit keyed on X-Forwarded-For: its first entry is the client's own word,
+    # so FORWARDED_IP would let anyone get someone else's address blocked.
+    assert rate_rules(web_acl) == []
+    assert "ForwardedIPConfig" not in str(web_acl)
     association = one(stack, "AWS::WAFv2::WebACLAssociation")
     assert refers_to(association["ResourceArn"], "Api")
     assert stack["Parameters"]["OriginVerifySecret"]["NoEcho"] is True
@@ -383,9 +395,68 @@ def test_alarms_cover_refusals_errors_and_throttles(template: dict[str, Any]) ->
         (a["Namespace"] if isinstance(a["Namespace"], str) else "EMF", a["MetricName"])
         for a in alarms
     }
-    assert ("EMF", "Refusals") in metrics
+    assert ("EMF", "Rejections") in metrics
+    assert ("EMF", "ConfigErrors") in metrics
     assert ("AWS/Lambda", "Errors") in metrics
     assert ("AWS/Lambda", "Throttles") in metrics
     assert ("AWS/DynamoDB", "WriteThrottleEvents") in metrics
     assert ("AWS/Lambda", "Url5xxCount") in metrics or ("AWS/ApiGateway", "5XXError") in metrics
     assert all(a["AlarmActions"] == [{"Ref": "AlarmTopic"}] for a in alarms)
+
+
+def test_no_rate_limit_anywhere_is_keyed_on_a_forgeable_address() -> None:
+    """The global WAF sits at the edge and sees the viewer itself (IP), never a header."""
+    for name in ("waf.yaml", "stack.yaml", "stack-cn.yaml"):
+        for web_acl in resources(load(name), "AWS::WAFv2::WebACL").values():
+            for rule in rate_rules(web_acl["Properties"]):
+                assert rule["Statement"]["RateBasedStatement"]["AggregateKeyType"] == "IP"
+                assert web_acl["Properties"]["Scope"] == "CLOUDFRONT"
+
+
+def test_the_refusal_alarm_ignores_a_capped_evening(template: dict[str, Any]) -> None:
+    import vote_handler
+
+    alarm = resources(template, "AWS::CloudWatch::Alarm")["RefusalSpikeAlarm"]["Properties"]
+    assert alarm["MetricName"] == "Rejections"
+    assert alarm["DatapointsToAlarm"] == 2
+    # The function leaves exactly the refusals a normal evening makes out of that series.
+    assert {"daily_limit_reached", "network_limited"} == vote_handler.ROUTINE_REFUSALS
+    config = resources(template, "AWS::CloudWatch::Alarm")["ConfigErrorAlarm"]["Properties"]
+    assert (config["MetricName"], config["Threshold"]) == ("ConfigErrors", 0)
+
+
+def test_a_failed_first_create_can_be_retried(template: dict[str, Any]) -> None:
+    """A named resource retained by a failed create would make every retry collide."""
+    for logical, resource in template["Resources"].items():
+        properties = resource.get("Properties", {})
+        named = any(key.endswith("Name") and key != "DomainName" for key in properties)
+        if named and resource.get("DeletionPolicy") == "Retain":
+            pytest.fail(f"{logical} is named and Retain: use RetainExceptOnCreate")
+    assert template["Resources"]["FunctionLogGroup"]["DeletionPolicy"] == "RetainExceptOnCreate"
+
+
+def test_cloudfront_names_include_the_region(template: dict[str, Any]) -> None:
+    """CloudFront policy and OAC names are account-wide: two regions' stacks must not clash."""
+    kinds = (
+        "AWS::CloudFront::OriginAccessControl",
+        "AWS::CloudFront::OriginRequestPolicy",
+        "AWS::CloudFront::ResponseHeadersPolicy",
+        "AWS::CloudFront::CachePolicy",
+    )
+    checked = 0
+    for kind in kinds:
+        for resource in resources(template, kind).values():
+            config = next(iter(resource["Properties"].values()))
+            assert "${AWS::Region}" in config["Name"]["Fn::Sub"], config["Name"]
+            checked += 1
+    assert checked >= 3
+
+
+def test_cloudfront_may_invoke_the_function_only_through_its_url() -> None:
+    stack = load("stack.yaml")
+    permissions = resources(stack, "AWS::Lambda::Permission").values()
+    invoke = [
+        p["Properties"] for p in permissions if p["Properties"]["Action"] == "lambda:InvokeFunction"
+    ]
+    assert invoke
+    assert all(p.get("InvokedViaFunctionUrl") is True for p in invoke)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from ballotbox.core.errors import DailyLimitReached, NonceReused
+from ballotbox.core.receipt import receipt_text
 from ballotbox.stores.base import VoteRecord, VoteStore
 
 from tests.store_factories import FACTORIES
@@ -36,14 +37,26 @@ def vote(
         "candidate": candidate,
         "day": day,
         "recorded_at": f"{day}T20:15:03.123+08:00",
-        "ballot": f'{{"n":{n},"candidate":"{candidate}"}}',
+        "ballot": f'{{"n":{n},"campaign":"demo","candidate":"{candidate}"}}',
         "signature": f"sig-{n}",
-        "receipt": f'{{"vote_id":"id-{n}"}}',
         "receipt_signature": f"rsig-{n}",
         "net": "net-hash",
         "ua": "ua-hash",
     }
     fields.update(kw)
+    # The real receipt text: the DynamoDB store rebuilds it from these fields on read.
+    fields.setdefault(
+        "receipt",
+        receipt_text(
+            campaign="demo",
+            vote_id=fields["vote_id"],
+            candidate=fields["candidate"],
+            voter=fields["voter"],
+            day=fields["day"],
+            recorded_at=fields["recorded_at"],
+            ballot_bytes=fields["ballot"].encode(),
+        ),
+    )
     return VoteRecord(**fields)
 
 

@@ -16,6 +16,11 @@ from ballotbox.core.encoding import b64u_decode
 from ballotbox.core.errors import MalformedRequest, PayloadTooLarge
 
 MAX_BODY = 4096
+#: The ballot text's ceiling. A compact ballot with the longest ids the build accepts
+#: (``sitegen.content.MAX_ID_LENGTH``) is about 320 bytes; the ceiling keeps a padded
+#: ballot from pushing the ledger item past 1 KB, where every vote would cost twice
+#: the write units docs/runbook.md prices (tests/test_dynamodb_store.py measures it).
+MAX_BALLOT_BYTES = 448
 VOTER_KEY_BYTES = 32
 SIGNATURE_BYTES = 64
 NONCE_MIN, NONCE_MAX = 16, 32
@@ -129,6 +134,8 @@ def parse_request(body: bytes) -> VoteRequest:
         ballot_bytes = ballot_text.encode("utf-8")
     except UnicodeEncodeError as exc:  # a lone surrogate escaped in the body
         raise MalformedRequest("ballot is not valid Unicode") from exc
+    if len(ballot_bytes) > MAX_BALLOT_BYTES:
+        raise MalformedRequest(f"ballot is over {MAX_BALLOT_BYTES} bytes")
     signature, signature_bytes = _bytes(obj, "signature", SIGNATURE_BYTES, SIGNATURE_BYTES)
     return VoteRequest(
         ballot_text=ballot_text,

@@ -62,6 +62,12 @@ _BEIJING: Final = dt.timezone(dt.timedelta(hours=8))
 _HEALTH_PROBE_KEY: Final = "health-probe"
 
 _LEDGER_FIELDS: Final = VoteRecord.__slots__
+#: What a ledger item stores: everything but the receipt text, which is canonical JSON
+#: of fields the item already holds (``receipt_text``), so it is rebuilt on read. Its
+#: ~300 bytes would push a vote with long ids past DynamoDB's 1 KB write unit and
+#: double the vote's write cost; the receipt *signature* is stored, so nothing an
+#: auditor checks is lost. Items written before this change keep their text.
+_STORED_FIELDS: Final = tuple(name for name in _LEDGER_FIELDS if name != "receipt")
 #: What an item written before the identity fields existed is read back with.
 _IDENTITY_DEFAULTS: Final = {"identity": "device", "person": ""}
 
@@ -97,15 +103,33 @@ def client_request_token(vote: VoteRecord) -> str:
 
 
 def _ledger_item(vote: VoteRecord) -> dict[str, dict[str, str]]:
-    return {name: {"S": getattr(vote, name)} for name in _LEDGER_FIELDS}
+    return {name: {"S": getattr(vote, name)} for name in _STORED_FIELDS}
 
 
 def _record_from_item(item: Mapping[str, Mapping[str, str]]) -> VoteRecord:
-    return VoteRecord(
-        **{
-            name: item[name]["S"] if name in item else _IDENTITY_DEFAULTS[name]
-            for name in _LEDGER_FIELDS
-        }
+    fields = {
+        name: item[name]["S"] if name in item else _IDENTITY_DEFAULTS[name]
+        for name in _STORED_FIELDS
+    }
+    receipt = item["receipt"]["S"] if "receipt" in item else _rebuilt_receipt(fields)
+    return VoteRecord(**fields, receipt=receipt)
+
+
+def _rebuilt_receipt(fields: Mapping[str, str]) -> str:
+    """The receipt text the service signed, from the item's own fields (see above)."""
+    import json
+
+    from ballotbox.core.receipt import receipt_text
+
+    ballot = fields["ballot"]
+    return receipt_text(
+        campaign=str(json.loads(ballot)["campaign"]),
+        vote_id=fields["vote_id"],
+        candidate=fields["candidate"],
+        voter=fields["voter"],
+        day=fields["day"],
+        recorded_at=fields["recorded_at"],
+        ballot_bytes=ballot.encode("utf-8"),
     )
 
 
@@ -153,6 +177,15 @@ class DynamoStore:
         self._sleep = sleep
         self._clock = clock
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not secrecy
+        self._deadline_at: float | None = None
+
+    def set_deadline(self, deadline: float | None) -> None:
+        """The request's own deadline (a ``clock`` instant), or None for none.
+
+        The Lambda adapter sets it from the invocation's remaining time before each
+        request, so retries stop in time to answer 503 instead of being killed.
+        """
+        self._deadline_at = deadline
 
     # -- the client -----------------------------------------------------------------
 
@@ -193,7 +226,9 @@ class DynamoStore:
                 last = error
             pause = self._rng.uniform(0, min(_BACKOFF_CAP_S, _BACKOFF_BASE_S * 2**attempt))
             attempt += 1
-            if self._clock() + pause - started > self._deadline_s:
+            resume = self._clock() + pause
+            late = self._deadline_at is not None and resume > self._deadline_at
+            if late or resume - started > self._deadline_s:
                 retry_after = 1 + self._rng.randrange(3)  # spread the clients' return
                 raise Unavailable(
                     f"{what}: gave up after {attempt} attempts", retry_after=retry_after
@@ -351,6 +386,33 @@ class DynamoStore:
             if "LastEvaluatedKey" not in page:
                 return
             request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def scan_page(
+        self,
+        *,
+        segment: int,
+        total_segments: int,
+        start_key: Mapping[str, Any] | None = None,
+        limit: int | None = None,
+    ) -> tuple[list[VoteRecord], dict[str, Any] | None]:
+        """One strongly consistent page of one Scan segment, and where the next starts.
+
+        For ``ops.py export``: the key it returns is what a resumed export starts from.
+        """
+        request: dict[str, Any] = {
+            "TableName": self.ledger_table,
+            "ConsistentRead": True,
+            "Segment": segment,
+            "TotalSegments": total_segments,
+        }
+        if start_key:
+            request["ExclusiveStartKey"] = dict(start_key)
+        if limit is not None:
+            request["Limit"] = limit
+        page = self._call(lambda: self.client.scan(**request), what="scan")
+        records = [_record_from_item(item) for item in page.get("Items", [])]
+        last: dict[str, Any] | None = page.get("LastEvaluatedKey")
+        return records, last
 
     def healthy(self) -> bool:
         """True if the ledger answers a (cheap, consistent) read."""
