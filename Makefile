@@ -9,7 +9,7 @@ PORT   ?= 8000
 # real time), so the vote works whatever today's date is.
 RUN_NOW ?= 2021-12-30T09:00:00+08:00
 
-.PHONY: setup run build test lint typecheck check bench browser java clean
+.PHONY: setup run build test lint typecheck check bench browser java nginx clean
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -47,13 +47,24 @@ java:
 	  fi; \
 	fi
 
+# Debian's nginx (and openssl for a throwaway certificate) for tests/test_nginx.py,
+# which runs docs/self-hosting/nginx-site.conf in front of serve, unprivileged.
+nginx:
+	@if ! command -v nginx >/dev/null 2>&1 && ! [ -x /usr/sbin/nginx ] || ! command -v openssl >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx openssl; \
+	  else \
+	    echo "Install Debian's nginx first: sudo apt-get install nginx openssl" >&2; exit 1; \
+	  fi; \
+	fi
+
 build: setup
 	$(BIN)/python build.py
 
 run: setup
 	$(BIN)/python build.py serve --port $(PORT) --now $(RUN_NOW)
 
-test: setup browser java
+test: setup browser java nginx
 	$(BIN)/python -m pytest
 
 lint: setup

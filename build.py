@@ -3,6 +3,7 @@
 
 python build.py                 # same as `build`: writes dist/
 python build.py serve --port 8000 [--host 127.0.0.1] [--now ISO] [--data .data]
+                                [--trusted-proxy CIDR ...]
 python build.py deploy --stack NAME --region REGION [--yes] [--dry-run]
 """
 
@@ -64,6 +65,9 @@ def _parser() -> argparse.ArgumentParser:
         type=_instant,
         help="start the server clock at this instant (it then runs in real time)",
     )
+    from localserver.__main__ import add_server_options
+
+    add_server_options(serve)
 
     sub.add_parser("deploy", help="build and deploy to AWS (see docs/runbook.md)", add_help=False)
     return parser
@@ -108,9 +112,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"build failed: {err}", file=sys.stderr)
         return 1
     if args.command == "serve":
+        from localserver.__main__ import server_options
         from localserver.server import run
 
-        return run(dist, host=args.host, port=args.port, data_dir=args.data, now=args.now)
+        return run(
+            dist,
+            host=args.host,
+            port=args.port,
+            data_dir=args.data,
+            now=args.now,
+            **server_options(args),
+        )
     return 0
 
 

@@ -1,8 +1,16 @@
 #!/usr/bin/env python3
-"""Organiser tools that work on the vote ledger: export, verify, analyze, tally, audit.
+"""Organiser tools that work on the vote ledger: export, verify, analyze, tally, audit, backup.
 
 Each subcommand lives in its own module under ``opstools/``, which registers its
 arguments and its ``run`` function; this file only dispatches.
+
+Exit codes, the same for every subcommand (tests/test_boundaries.py checks them):
+
+- 0: done; for a check (``verify``, ``audit``, ``prove``), nothing wrong was found.
+- 1: not done, or something was found: a check found problems (each one is named), or
+  an input is missing, unreadable or refused (a bilingual message says which and how to
+  fix it). A command that writes files leaves the previous ones untouched.
+- 2: the command line itself is wrong (argparse's usage error).
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ COMMANDS = [
     "opstools.tally",
     "opstools.prove",
     "opstools.audit",
+    "opstools.backup",
 ]
 
 

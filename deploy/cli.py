@@ -50,7 +50,7 @@ class SiteBuilder(Protocol):
 
 
 def _lead_site_builder(out_dir: Path, *, receipt_key: str, results: Path | None) -> object:
-    """The lead's builder (``sitegen.build.build_site``), imported only when used."""
+    """The site builder (``sitegen.build.build_site``), imported only when used."""
     from sitegen.build import build_site
 
     return build_site(out_dir, receipt_key=receipt_key, results=results)

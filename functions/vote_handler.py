@@ -40,8 +40,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 if TYPE_CHECKING:
     from datetime import datetime
 
+    from ballotbox.core.store import RecordOutcome, VoteRecord, VoteStore
     from ballotbox.http import Api, Request, Response
-    from ballotbox.stores.base import RecordOutcome, VoteRecord, VoteStore
 
 NAMESPACE = "TopNVote"
 DEFAULT_CAMPAIGN_FILE = Path(__file__).resolve().with_name("campaign.json")

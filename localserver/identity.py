@@ -4,15 +4,12 @@
   number (leading zero bits) to ``DATA/pow_difficulty``; the next challenge uses it.
 - ``wechat`` mode reads the AppSecret from ``DATA/wechat_secret``; ``WECHAT_API_BASE``
   points the code exchange at another server (the tests' fake WeChat).
-- Per-network limits need the client's address. This server sees only its socket peer;
-  a peer on loopback is either a local reverse proxy (which says who the client is in
-  ``X-Forwarded-For``: its last entry) or the operator's own tools (benchmarks, a manual
-  ``curl``), which no network limit is meant for.
+- Per-network limits need the client's address: ``localserver.proxy`` decides it
+  (the socket peer, or what a ``--trusted-proxy`` says in ``X-Forwarded-For``).
 """
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import threading
 from collections.abc import Callable, Mapping
@@ -70,17 +67,3 @@ def wechat_client(
 
     base = environ.get("WECHAT_API_BASE", "").strip() or DEFAULT_API_BASE
     return WeChatOAuth(appid, secret, base_url=base)
-
-
-def client_of(peer: str, forwarded: str | None) -> tuple[str, bool]:
-    """(the client's address, whether network limits skip it) for one request."""
-    try:
-        loopback = ipaddress.ip_address(peer.split("%")[0]).is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback:
-        return peer, False  # a remote peer's X-Forwarded-For is its own word: ignored
-    hops = [part.strip() for part in (forwarded or "").split(",") if part.strip()]
-    if hops:
-        return hops[-1], False  # what the local proxy saw
-    return peer, True

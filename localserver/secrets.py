@@ -61,10 +61,34 @@ def _read_or_create(path: Path) -> bytes:
 def ensure_secrets(data_dir: Path) -> Secrets:
     """Read the secrets under ``data_dir``, creating them (mode 0600) on first run."""
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    return Secrets(
+    secrets = Secrets(
         receipt_seed=_read_or_create(data_dir / RECEIPT_KEY_FILE),
         hash_key=_read_or_create(data_dir / HASH_KEY_FILE),
     )
+    private_data_dir(data_dir)
+    return secrets
+
+
+#: What ``--data`` holds that nobody but the server's user may read: the keys, and the
+#: ledger with its WAL and shared-memory files (votes, network and User-Agent hashes).
+PRIVATE_FILES = (RECEIPT_KEY_FILE, HASH_KEY_FILE, "votes.sqlite3", "votes.sqlite3-wal",
+                 "votes.sqlite3-shm")  # fmt: skip
+
+
+def private_data_dir(data_dir: Path) -> None:
+    """Tighten ``data_dir`` to 0700 and its private files to 0600, even if they pre-exist.
+
+    ``mkdir(mode=...)`` does nothing to a folder that exists, and files created under
+    a permissive umask (SQLite's) would be world-readable: the ledger is private.
+    """
+    os.chmod(data_dir, 0o700)
+    for name in PRIVATE_FILES:
+        path = data_dir / name
+        try:
+            if path.stat().st_mode & 0o077:
+                os.chmod(path, 0o600)
+        except FileNotFoundError:
+            continue
 
 
 #: The Official Account's AppSecret for ``wechat`` mode: written by the organiser (0600),

@@ -7,6 +7,11 @@ flags: ``review`` never removes anything). Every record carries the hash of the 
 before it, so editing, dropping or reordering any past record breaks the chain, and
 ``ops.py tally --invalidations`` and ``ops.py audit`` refuse a broken chain.
 
+With ``--case ID`` (repeatable) the decision applies whole cases from the flags file
+instead: every vote the analysis attributed to the case, with the case's evidence as the
+reason. The committee may apply a ``review`` case after looking at it; the record format
+is the same either way, so the chain, ``tally`` and ``audit`` need nothing new.
+
 The record's hash is SHA-256 over its canonical JSON without the ``hash`` field.
 """
 
@@ -81,6 +86,48 @@ def removals_from_flags(flags: Mapping[str, Any]) -> Removals:
             if level == "remove":
                 target[entry[key]] = _reasons(entry, where)
     return Removals(votes, voters)
+
+
+def removals_from_cases(flags: Mapping[str, Any], ids: Sequence[str]) -> Removals:
+    """The votes of the named cases (the ``votes`` entries whose reasons name the case),
+    each with the case's one-line summary in both languages as the reason (the evidence
+    itself stays in the flags file, whose SHA-256 the record keeps)."""
+    cases = flags.get("cases")
+    if not isinstance(cases, list):
+        raise InvalidationError(
+            "flags.json has no cases: re-run ops.py analyze / flags.json 中没有案例，请重新运行分析"
+        )
+    by_id: dict[str, Mapping[str, Any]] = {}
+    for i, case in enumerate(cases):
+        if not isinstance(case, dict) or not isinstance(case.get("id"), str):
+            raise InvalidationError(f"flags.json cases[{i}]: needs an 'id' text")
+        by_id[case["id"]] = case
+    reasons: dict[str, tuple[str, ...]] = {}
+    for cid in ids:
+        case = by_id.get(cid)
+        if case is None:
+            known = ", ".join(sorted(by_id)) or "none"
+            raise InvalidationError(
+                f"no case {cid!r} in flags.json / 没有案例 {cid} (known: {known})"
+            )
+        summary = case.get("summary")
+        if not isinstance(summary, dict) or not summary.get("zh") or not summary.get("en"):
+            raise InvalidationError(f"case {cid}: needs a summary in zh and en")
+        reasons[cid] = (f"case {cid} ({case.get('action')})", f"{summary['zh']} / {summary['en']}")
+    entries = flags.get("votes", [])
+    if not isinstance(entries, list):
+        raise InvalidationError("flags.json: 'votes' must be a list")
+    votes: dict[str, tuple[str, ...]] = {}
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict) or not isinstance(entry.get("vote_id"), str):
+            raise InvalidationError(f"flags.json votes[{i}]: needs a 'vote_id' text")
+        named = entry.get("reasons", [])
+        if isinstance(named, list) and named and named[0] in reasons:
+            votes[entry["vote_id"]] = reasons[named[0]]
+    empty = [cid for cid in ids if cid not in {r[0].split()[1] for r in votes.values()}]
+    if empty:
+        raise InvalidationError(f"case(s) {', '.join(empty)} have no votes in flags.json")
+    return Removals(votes, {})
 
 
 def removals_from_json(data: Mapping[str, Any]) -> Removals:
@@ -179,8 +226,8 @@ def read_log(path: Path) -> list[dict[str, Any]]:
         raise InvalidationError(f"{path}: {exc}") from exc
 
 
-def read_flags(path: Path) -> tuple[Removals, str]:
-    """The flags file's remove-level entries and the file's SHA-256."""
+def read_flags(path: Path, cases: Sequence[str] = ()) -> tuple[Removals, str]:
+    """The flags file's remove-level entries (or the named cases) and its SHA-256."""
     try:
         data = path.read_bytes()
         flags = json.loads(data)
@@ -188,7 +235,8 @@ def read_flags(path: Path) -> tuple[Removals, str]:
         raise InvalidationError(f"cannot read flags file {path}: {exc}") from exc
     if not isinstance(flags, dict):
         raise InvalidationError(f"{path}: flags.json must be a JSON object")
-    return removals_from_flags(flags), hashlib.sha256(data).hexdigest()
+    removals = removals_from_cases(flags, cases) if cases else removals_from_flags(flags)
+    return removals, hashlib.sha256(data).hexdigest()
 
 
 def append_record(log: Path, record: Mapping[str, Any]) -> None:
@@ -203,7 +251,7 @@ def append_record(log: Path, record: Mapping[str, Any]) -> None:
 def run(args: argparse.Namespace) -> int:
     try:
         records = read_log(args.log)
-        removals, digest = read_flags(args.flags)
+        removals, digest = read_flags(args.flags, args.case or ())
         record = new_record(
             records,
             at=datetime.now().astimezone(),
@@ -232,6 +280,12 @@ def register(sub: Any) -> None:
     parser.add_argument("--flags", type=Path, required=True, help="flags.json from analyze")
     parser.add_argument("--by", required=True, help="who decides (name or role)")
     parser.add_argument("--reason", required=True, help="why, in a sentence")
+    parser.add_argument(
+        "--case",
+        action="append",
+        metavar="ID",
+        help="apply this whole case from flags.json (repeatable); default: every remove flag",
+    )
     parser.add_argument(
         "--log",
         type=Path,

@@ -44,13 +44,9 @@ def build_site(
     check_strings(strings, find_uses(root / "templates", root / "site_src"), strings_path)
     assets = asset_mod.collect(root / "site_src", root)
     # The results pages (or when results will come) and the public export to publish.
-    results_page, audit_files = results_mod.prepare(
-        results, content, strings, (content_dir or root / "content") / "campaign.yaml"
-    )
+    results_page, audit_files = results_mod.prepare(results, content, strings)
 
     # 2. Plan every file of the site.
-    settings = (content_dir or root / "content") / "campaign.yaml"
-    method = results_mod.method_of(campaign, settings)
     plan = plan_site(
         content,
         strings,
@@ -64,7 +60,7 @@ def build_site(
         favicon=asset_mod.favicon_data_uri(),
         results_page=results_page,
         rules_notes={
-            lang: results_mod.rules_notes(content, strings, method, lang)
+            lang: results_mod.rules_notes(content, strings, campaign.method, lang)
             for lang in campaign.languages
         },
     )

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import contextlib
 import json
+from datetime import datetime
 from typing import Any
 
 import pytest
-from ballotbox.core.ballot import MAX_BALLOT_BYTES, MAX_BODY, parse_request
+from ballotbox.core.ballot import (
+    MAX_BALLOT_BYTES,
+    MAX_BODY,
+    check_issued_at,
+    parse_ballot,
+    parse_issued_at,
+    parse_request,
+)
 from ballotbox.core.encoding import b64u_decode, b64u_encode
-from ballotbox.core.errors import MalformedRequest, PayloadTooLarge
+from ballotbox.core.errors import BadIssuedAt, MalformedRequest, PayloadTooLarge
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -163,6 +171,15 @@ def _mutations() -> list[tuple[str, bytes]]:
         ("campaign not a string", {**good, "campaign": 7}),
         ("empty candidate", {**good, "candidate": ""}),
         ("issued_at not a date", {**good, "issued_at": "yesterday"}),
+        ("issued_at year 1", {**good, "issued_at": "0001-01-01"}),
+        ("issued_at naive", {**good, "issued_at": "2021-12-30T12:00:00"}),
+        ("issued_at ISO week date", {**good, "issued_at": "2021-W52-4T12:00:00+08:00"}),
+        ("issued_at ordinal date", {**good, "issued_at": "2021-364T12:00:00+08:00"}),
+        ("issued_at no seconds", {**good, "issued_at": "2021-12-30T12:00+08:00"}),
+        ("issued_at basic format", {**good, "issued_at": "20211230T120000Z"}),
+        ("issued_at 30 February", {**good, "issued_at": "2021-02-30T12:00:00Z"}),
+        ("issued_at offset +24:00", {**good, "issued_at": "2021-12-30T12:00:00+24:00"}),
+        ("issued_at full-width digits", {**good, "issued_at": "２０21-12-30T12:00:00Z"}),
         ("ballot is an array", "[]"),
         ("ballot not JSON", "{"),
         ("duplicate key", json.dumps(good)[:-1] + ',"v":1}'),
@@ -197,6 +214,33 @@ def test_oversized_bodies_are_refused_before_parsing() -> None:
 def test_malformed_requests_are_refused(name: str, body: bytes) -> None:
     with pytest.raises(MalformedRequest):
         parse_request(body)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["2021-12-30T12:15:03.000Z", "2021-12-30t04:15:03z", "2021-12-30T20:15:03+08:00",
+     "2021-12-30T12:15:03.123456789-05:30"],
+)  # fmt: skip
+def test_rfc3339_issued_at_is_accepted(text: str) -> None:
+    parse_issued_at(text)  # raises BadIssuedAt otherwise
+
+
+def test_issued_at_must_lie_within_a_day_of_the_window() -> None:
+    opens = datetime.fromisoformat("2021-12-29T00:00:00+08:00")
+    closes = datetime.fromisoformat("2022-01-10T00:00:00+08:00")
+    for inside in ("2021-12-28T00:00:00+08:00", "2022-01-10T23:59:59.999+08:00"):
+        check_issued_at(parse_ballot(VOTER.ballot_text(issued_at=inside)), opens, closes)
+    for outside in (
+        "2021-12-27T23:59:59+08:00",
+        "2022-01-11T00:00:00+08:00",
+        "2026-12-02T00:00:00Z",
+    ):
+        ballot = parse_ballot(VOTER.ballot_text(issued_at=outside))
+        with pytest.raises(BadIssuedAt) as refused:
+            check_issued_at(ballot, opens, closes)
+        assert refused.value.code == "malformed_request"
+        assert "issued_at" in refused.value.message()["zh"]
+        assert "issued_at" in refused.value.message()["en"]
 
 
 def test_a_ballot_padded_past_the_ceiling_is_malformed() -> None:

@@ -1,7 +1,7 @@
 """``build.py deploy`` against moto, in-process and offline.
 
 The site builder and the wheel download are injected (a tiny fake ``dist/`` and a tiny
-wheel), so these tests depend on neither the lead's builder nor the network.
+wheel), so these tests depend on neither the site builder nor the network.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -257,6 +257,50 @@ def test_pow_mode_end_to_end(make_api: Any) -> None:
     assert (status, data["error"]) == (401, "credential_invalid")
     vote = next(client.api.store.iter_votes())
     assert (vote.identity, vote.person) == ("device+pow", "")
+
+
+def test_a_pow_credential_lasts_one_beijing_day_at_most(make_api: Any) -> None:
+    client = make_api(policy_campaign(mode="device+pow", pow_difficulty=4))
+    voter = Voter()
+    client.clock["now"] = datetime.fromisoformat("2021-12-30T23:00:00+08:00")
+    ch = client.call("GET", "/api/challenge", query=f"voter={voter.public}")[2]
+    cred = client.credential(
+        voter, **{"x-proof-of-work": f"{ch['challenge']}:{solve(ch['challenge'], 4)}"}
+    )
+    # One proof buys today's votes for this key, never the rest of the campaign.
+    assert cred["expires"] == "2021-12-31T00:00:00.000+08:00"
+    client.clock["now"] = datetime.fromisoformat("2021-12-30T23:59:59+08:00")
+    assert client.vote(voter, cred["credential"])[0] == 200
+    client.clock["now"] = datetime.fromisoformat("2021-12-31T00:00:00+08:00")
+    status, data = client.vote(voter, cred["credential"])
+    assert (status, data["error"]) == (401, "credential_expired")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"[" * 4000, b'{"voter":' * 450, b'{"voter":"a","voter":"b"}', b'{"voter": NaN}'],
+)
+def test_credential_bodies_nested_deep_or_with_duplicate_keys_are_400(
+    make_api: Any, body: bytes
+) -> None:
+    client = make_api(policy_campaign(mode="device+pow", pow_difficulty=4))
+    if b'"a"' in body:  # the duplicate with real keys: last-one-wins would pick a valid one
+        body = body.replace(b'"a"', json.dumps(KEY).encode()).replace(
+            b'"b"', json.dumps(Voter().public).encode()
+        )
+    status, _, data = client.call("POST", "/api/credential", body)
+    assert (status, data["error"]) == (400, "malformed_request")
+    assert data["message"]["zh"]
+    assert data["message"]["en"]
+
+
+def test_a_vote_with_issued_at_far_from_the_window_is_400(make_api: Any) -> None:
+    client = make_api(votekit.campaign())
+    body = Voter().vote_body("e01", issued_at="2026-12-02T05:00:00Z")
+    status, _, data = client.call("POST", "/api/vote", body)
+    assert (status, data["error"]) == (400, "malformed_request")
+    assert "issued_at" in data["message"]["en"]
+    assert list(client.api.store.iter_votes()) == []
 
 
 def test_pow_difficulty_changes_at_run_time(make_api: Any) -> None:

@@ -56,7 +56,8 @@ def identity_server(
     build_site(dist, receipt_key=secrets.receipt_public_key_b64, content_dir=content)
     port = free_port()
     cmd = [sys.executable, "-m", "localserver", str(dist), "--port", str(port)]
-    cmd += ["--data", str(data), "--now", NOW]
+    # The tests play a local reverse proxy: their X-Forwarded-For is believed.
+    cmd += ["--data", str(data), "--now", NOW, "--trusted-proxy", "127.0.0.1/32"]
     with running(cmd, port, tmp / "server.log", env={**os.environ, **(env or {})}) as url:
         yield Server(url=url, data=data, dist=dist)
 

@@ -1,4 +1,4 @@
-"""The security and durability promises of DESIGN section 6, read from the templates.
+"""The security and durability promises (README "Security and privacy"), read from the templates.
 
 Each test parses the CloudFormation YAML (cfn-lint's loader understands the short
 ``!Ref``/``!Sub`` tags) and checks a promise against both partitions' templates.

@@ -11,6 +11,7 @@ import http.client
 import json
 import os
 import random
+import resource
 import signal
 import socket
 import sqlite3
@@ -46,10 +47,23 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class Headers(dict[str, str]):
+    """Response headers looked up case-insensitively (uvicorn writes names in lower case)."""
+
+    def __init__(self, pairs: list[tuple[str, str]]) -> None:
+        super().__init__((k.lower(), v) for k, v in pairs)
+
+    def __getitem__(self, name: str) -> str:
+        return super().__getitem__(name.lower())
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and super().__contains__(name.lower())
+
+
 @dataclass
 class Reply:
     status: int
-    headers: dict[str, str]
+    headers: Headers
     body: bytes
 
     def json(self) -> Any:
@@ -73,10 +87,20 @@ class Server:
         (self.dist / "assets" / "qr.svg").write_text("<svg xmlns='http://www.w3.org/2000/svg'/>")
         (root / "secret.txt").write_text("outside dist")
 
-    def start(self, now: str | None = INSIDE) -> Server:
+    def start(
+        self, now: str | None = INSIDE, options: tuple[str, ...] = (), nofile: int | None = None
+    ) -> Server:
+        """Run the server; ``nofile`` starts it with that open-file soft limit."""
         self.port = free_port()
         cmd = [sys.executable, "-m", "localserver", str(self.dist), "--port", str(self.port)]
-        cmd += ["--data", str(self.data)] + (["--now", now] if now else [])
+        cmd += ["--data", str(self.data)] + (["--now", now] if now else []) + list(options)
+        if nofile is not None:
+            # prlimit(1) sets the soft limit of the process it starts; the hard one stays.
+            cmd = [
+                "prlimit",
+                f"--nofile={nofile}:{resource.getrlimit(resource.RLIMIT_NOFILE)[1]}",
+                *cmd,
+            ]
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(cmd, cwd=ROOT, stderr=log, stdout=log)
         deadline = time.monotonic() + 20
@@ -112,7 +136,7 @@ class Server:
         try:
             conn.request(method, path, body=body, headers=headers or {})
             resp = conn.getresponse()
-            return Reply(resp.status, dict(resp.getheaders()), resp.read())
+            return Reply(resp.status, Headers(resp.getheaders()), resp.read())
         finally:
             if own:
                 conn.close()

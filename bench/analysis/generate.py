@@ -1,30 +1,34 @@
 """Synthetic vote traffic with labelled ballot-stuffing episodes, for ``ops.py analyze``.
 
-Organic traffic follows what the poster's audience does: phones on Chongqing mobile data
-(a few hundred carrier-NAT networks shared by many people, plus home Wi-Fi), WeChat's
-browser (a heavy-tailed mix of user agents), a Beijing-time daily curve with an evening
-peak, heavy-tailed candidate popularity, returning voters and superfans who use all five
-votes every day. Organic *hard negatives* are surges that look alarming but are honest:
-a WeChat-group share wave, a workplace voting from a few office networks, a daily evening
-reminder, the final-day push and enthusiasts clicking five votes quickly.
+Every campaign is one draw from a *space* of behaviour, not a fixed scenario: the seed
+draws the organic world (how many carrier-NAT networks and how skewed, how many people on
+home Wi-Fi, the phone mix) and then every attack family and every hard negative with its
+own parameters (intervals from minutes to hours and their jitter, batch sizes, click pace
+from a script to a person, network pools from one address to thousands, including the
+carrier NAT addresses real voters use, user-agent policy, days, target, start time).
 
-Attack families (each its own episode and target candidate):
+Organic traffic: Beijing daily curve with an evening peak, heavy-tailed candidate
+popularity, returning voters, superfans using all five votes every day, a final-day push.
+Hard negatives (honest surges): WeChat-group share waves, a workplace on a few office
+networks, a school or company assembly on one network, an official account's push
+(thousands within minutes), a daily fan-group reminder, enthusiasts' quick votes.
 
-- ``flash_burst`` (crude): hundreds of fresh identities in twenty minutes from a few
-  networks, scripted clicks, one or two user agents.
-- ``periodic`` (crude): small scripted batches every N minutes with jitter, user agents
-  camouflaged as the organic mix, a small proxy pool.
-- ``slow_drip`` (stealthy): one fresh identity every few minutes around the clock through a
-  large proxy pool, camouflaged user agents; no burst at all.
-- ``phone_farm`` (stealthy): the same 80 devices (two phone models, two networks) vote
-  together every day at a different time, with human-like jitter.
-- ``decoy_rotation`` (held out of tuning): waves of fresh identities through a medium proxy
-  pool that also cast one decoy vote for another candidate, semi-scripted timing.
+Attack families (one episode each per campaign; ``bench/analysis/seeds.py`` says which
+seeds tune and which evaluate, and which families are held out of all tuning):
 
-Everything is vectorised with numpy and written with polars, so 10 million votes take
-about a minute. Usage::
+- ``flash_burst``: many identities within minutes; sometimes riding a real share wave.
+- ``periodic``: a batch every N minutes (5 min to 3 h, with jitter) for one to six days.
+- ``slow_drip``: one identity every few minutes through a proxy pool, flat or diurnal.
+- ``phone_farm``: the same devices every day together, sometimes voting decoys too.
+- ``vote_exchange`` (互投群): real people in a group voting for each other's candidates
+  after a daily message, from their own phones and networks.
+- ``click_workers`` (兼职刷手): a pool of paid people voting by hand on their own phones
+  whenever a task is posted, several times in the campaign.
+- ``decoy_rotation``: waves of fresh identities through a proxy pool, one decoy vote each.
 
-    python bench/analysis/generate.py --seed 1 --voters 60000 --out /tmp/votes.jsonl
+Everything is vectorised with numpy and written with polars. Usage::
+
+    python bench/analysis/generate.py --seed 1001 --voters 60000 --out /tmp/votes.jsonl
 """
 
 from __future__ import annotations
@@ -44,11 +48,25 @@ DAY_MS = 86_400_000
 # 2021-12-29T00:00:00+08:00 in epoch milliseconds.
 OPEN_MS = 1_640_707_200_000
 CANDIDATES = [f"event-{i:02d}" for i in range(1, 13)] + [f"highlight-{i:02d}" for i in range(1, 13)]
-CRUDE = ("flash_burst", "periodic")
-STEALTHY = ("slow_drip", "phone_farm")
-HELD_OUT = ("decoy_rotation",)
-FAMILIES = CRUDE + STEALTHY + HELD_OUT
-NEGATIVES = ("share_wave", "workplace", "reminder", "final_push", "enthusiast", "superfan")
+FAMILIES = (
+    "flash_burst",
+    "periodic",
+    "slow_drip",
+    "phone_farm",
+    "vote_exchange",
+    "click_workers",
+    "decoy_rotation",
+)
+NEGATIVES = (
+    "share_wave",
+    "workplace",
+    "meeting",
+    "official_push",
+    "reminder",
+    "final_push",
+    "enthusiast",
+    "superfan",
+)
 
 # Votes per hour of a Beijing day: asleep at night, a lunch bump, the evening peak.
 HOURLY = np.array(
@@ -155,15 +173,15 @@ class World:
     ua_ids: np.ndarray
     ua_w: np.ndarray
     n_home: int
+    home_base: int
+    home_share: float
 
     def organic_nets(self, n: int) -> np.ndarray:
         """Mostly carrier NAT shared by many, sometimes a home network of a few people."""
-        home = self.rng.random(n) < 0.15
+        home = self.rng.random(n) < self.home_share
         nets = self.rng.choice(self.carrier, size=n, p=self.carrier_w)
         nets[home] = self.home_base + self.rng.integers(0, self.n_home, size=int(home.sum()))
         return nets
-
-    home_base: int = 0
 
     def organic_uas(self, n: int) -> np.ndarray:
         return self.rng.choice(self.ua_ids, size=n, p=self.ua_w)
@@ -247,52 +265,8 @@ def crowd(
     return voters
 
 
-def negatives(w: World, scale: float, targets: dict[str, int]) -> None:
-    rng = w.rng
-    # WeChat-group share: a wave of new voters from everywhere, decaying over two hours.
-    for i in range(2):
-        n = int(900 * scale)
-        day = int(rng.integers(1, DAYS - 1))
-        t0 = OPEN_MS + day * DAY_MS + int(rng.integers(12, 21)) * 3_600_000
-        start = t0 + rng.exponential(35 * 60_000, size=n).astype(np.int64)
-        crowd(w, n, targets[f"share{i}"], start, w.organic_nets(n), w.organic_uas(n),
-              "organic:share_wave", f"share_wave-{i}")  # fmt: skip
-    # A workplace: staff asked at the morning meeting, three office networks.
-    n = int(300 * scale)
-    day = int(rng.integers(1, DAYS - 2))
-    t0 = OPEN_MS + day * DAY_MS + 9 * 3_600_000 + 30 * 60_000
-    start = t0 + rng.gamma(2.0, 12 * 60_000, size=n).astype(np.int64)
-    office = w.ids.nets(3)
-    crowd(w, n, targets["work"], start, rng.choice(office, size=n), w.organic_uas(n),
-          "organic:workplace", "workplace")  # fmt: skip
-    # A daily evening reminder in a fan group at 20:00: members come back every day.
-    n = int(500 * scale)
-    members = w.ids.voters(n)
-    m_net, m_ua = w.organic_nets(n), w.organic_uas(n)
-    for day in range(DAYS):
-        present = rng.random(n) < 0.55
-        k = int(present.sum())
-        start = (
-            OPEN_MS + day * DAY_MS + 20 * 3_600_000
-            + rng.exponential(12 * 60_000, size=k).astype(np.int64)
-        )  # fmt: skip
-        crowd(w, k, targets["remind"], start, m_net[present], m_ua[present],
-              "organic:reminder", "reminder", voters=members[present])  # fmt: skip
-    # Final-day push for one candidate: many extra voters over the last day's curve.
-    n = int(2500 * scale)
-    start = diurnal_times(rng, np.full(n, DAYS - 1), HOURLY)
-    crowd(w, n, targets["push"], start, w.organic_nets(n), w.organic_uas(n),
-          "organic:final_push", "final_push")  # fmt: skip
-    # Enthusiasts: five quick votes as fast as a thumb goes (still a person: >= 1 s).
-    n = int(60 * scale)
-    start = diurnal_times(rng, rng.integers(0, DAYS, size=n), HOURLY)
-
-    def quick(r: np.random.Generator, k: int) -> np.ndarray:
-        return r.integers(1_000, 1_400, size=k).astype(np.int64)
-
-    crowd(w, n, rng.choice(len(CANDIDATES), p=w.pop), start, w.organic_nets(n),
-          w.organic_uas(n), "organic:enthusiast", "enthusiast", gaps_fn=quick,
-          counts=np.full(n, 5))  # fmt: skip
+def loguniform(rng: np.random.Generator, lo: float, hi: float) -> float:
+    return float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
 
 
 def scripted(mean_ms: int, jitter_ms: int):  # type: ignore[no-untyped-def]
@@ -302,74 +276,296 @@ def scripted(mean_ms: int, jitter_ms: int):  # type: ignore[no-untyped-def]
     return gaps
 
 
-def attacks(w: World, scale: float, targets: dict[str, int]) -> None:
+def humanlike(median_ms: float, sigma: float):  # type: ignore[no-untyped-def]
+    def gaps(r: np.random.Generator, k: int) -> np.ndarray:
+        return (900 + r.lognormal(np.log(median_ms), sigma, size=k)).astype(np.int64)
+
+    return gaps
+
+
+def draw_pace(w: World, p: dict[str, object], human_share: float = 0.5):  # type: ignore[no-untyped-def]
+    """Clicks from a script (fast, even) to a person-like rhythm, as the attacker chooses."""
     rng = w.rng
-    # Flash burst: fresh identities, few networks, one headless UA plus the top real one.
-    n = int(500 * scale)
-    day = int(rng.integers(1, DAYS - 1))
-    t0 = OPEN_MS + day * DAY_MS + int(rng.integers(10, 23)) * 3_600_000
-    start = t0 + rng.integers(0, 20 * 60_000, size=n)
-    uas = np.where(rng.random(n) < 0.5, w.ids.uas(1)[0], w.ua_ids[0])
-    crowd(w, n, targets["flash_burst"], start, rng.choice(w.ids.nets(4), size=n), uas,
-          "flash_burst", "flash_burst", gaps_fn=scripted(250, 40),
-          counts=np.full(n, 5))  # fmt: skip
-    # Periodic batches: 8 identities every ~20 minutes (+-2), 09:00-23:00, three days.
-    pool = w.ids.nets(10)
-    d0 = int(rng.integers(0, DAYS - 3))
-    for day in range(d0, d0 + 3):
-        t = OPEN_MS + day * DAY_MS + 9 * 3_600_000
-        while t < OPEN_MS + day * DAY_MS + 23 * 3_600_000:
-            k = 8
-            start = t + rng.integers(0, 60_000, size=k)
-            crowd(w, k, targets["periodic"], start, rng.choice(pool, size=k),
-                  w.organic_uas(k), "periodic", "periodic", gaps_fn=scripted(500, 60),
-                  counts=np.full(k, 5))  # fmt: skip
-            t += 20 * 60_000 + int(rng.integers(-120_000, 120_001))
-    # Slow drip: a fresh identity every ~5 minutes, day and night, for eight days.
-    d0 = int(rng.integers(0, DAYS - 8))
-    span = 8 * DAY_MS
-    n = max(int(span / (5 * 60_000) * scale), 200)
-    start = OPEN_MS + d0 * DAY_MS + np.sort(rng.integers(0, span, size=n))
-    crowd(w, n, targets["slow_drip"], start, w.ids.nets(n), w.organic_uas(n),
-          "slow_drip", "slow_drip", gaps_fn=scripted(600, 200),
-          counts=rng.integers(3, 6, size=n))  # fmt: skip
-    # Phone farm: the same 80 devices, two models, two networks, together every day.
-    n = 80
-    devices = w.ids.voters(n)
-    d_net = rng.choice(w.ids.nets(2), size=n)
-    d_ua = rng.choice(w.ids.uas(2), size=n)
+    if rng.random() < human_share:
+        med = loguniform(rng, 500, 3_000)
+        p["pace"] = f"human-like ~{med + 900:.0f} ms"
+        return humanlike(med, float(rng.uniform(0.3, 0.8)))
+    mean = int(loguniform(rng, 120, 1_500))
+    p["pace"] = f"scripted {mean} ms"
+    return scripted(mean, int(mean * rng.uniform(0.02, 0.4)))
 
-    def farm_gaps(r: np.random.Generator, k: int) -> np.ndarray:
-        return (1_200 + r.lognormal(np.log(900), 0.4, size=k)).astype(np.int64)
 
+def draw_uas(w: World, n: int, p: dict[str, object]) -> np.ndarray:
+    """User-agent policy: one rare string, a handful, or copied from the organic mix."""
+    rng = w.rng
+    policy = str(rng.choice(["rare", "handful", "organic", "organic"]))
+    p["ua"] = policy
+    if policy == "rare":
+        return np.full(n, w.ids.uas(1)[0])
+    if policy == "handful":
+        k = int(rng.integers(2, 7))
+        # A handful of real, common models (a farm buys popular phones) or new strings.
+        pool = w.ua_ids[:k] if rng.random() < 0.5 else w.ids.uas(k)
+        return rng.choice(pool, size=n)
+    return w.organic_uas(n)
+
+
+def draw_nets(w: World, n: int, p: dict[str, object], lo: int = 1, hi: int = 5_000) -> np.ndarray:
+    """Network pool: 1 to thousands of addresses, data-centre, residential or carrier NAT."""
+    rng = w.rng
+    size = max(1, int(loguniform(rng, lo, hi)))
+    kind = str(rng.choice(["datacentre", "residential", "carrier"]))
+    p["nets"] = f"{kind} x{size}"
+    if kind == "carrier":  # mobile proxies: the same carrier NAT addresses real voters use
+        return w.rng.choice(w.carrier, size=n, p=w.carrier_w)
+    return rng.choice(w.ids.nets(size), size=n)
+
+
+def start_in_day(w: World, day: int, lo_h: float = 8, hi_h: float = 23) -> int:
+    return OPEN_MS + day * DAY_MS + int(w.rng.uniform(lo_h, hi_h) * 3_600_000)
+
+
+def negatives(w: World, scale: float, pick: Callable[[], int]) -> None:
+    """Honest surges that look alarming. Each is a distribution, drawn per campaign."""
+    rng = w.rng
+    # WeChat-group share waves: new voters from everywhere, decaying over minutes to hours.
+    for i in range(int(rng.integers(1, 4))):
+        n = int(loguniform(rng, 300, 3_000) * scale)
+        t0 = start_in_day(w, int(rng.integers(0, DAYS)), 9, 23)
+        start = t0 + rng.exponential(loguniform(rng, 10, 90) * 60_000, size=n).astype(np.int64)
+        crowd(w, n, pick(), start, w.organic_nets(n), w.organic_uas(n),
+              "organic:share_wave", f"share_wave-{i}")  # fmt: skip
+    # A workplace: staff asked at a morning meeting, a few office networks.
+    n = int(loguniform(rng, 100, 600) * scale)
+    t0 = start_in_day(w, int(rng.integers(0, DAYS)), 8.5, 16)
+    start = t0 + rng.gamma(2.0, loguniform(rng, 5, 30) * 60_000, size=n).astype(np.int64)
+    office = w.ids.nets(int(rng.integers(1, 5)))
+    crowd(w, n, pick(), start, rng.choice(office, size=n), w.organic_uas(n),
+          "organic:workplace", "workplace")  # fmt: skip
+    # A school or company assembly: everyone on one network within a few minutes.
+    n = int(loguniform(rng, 80, 800) * scale)
+    t0 = start_in_day(w, int(rng.integers(0, DAYS)), 8, 17)
+    start = t0 + rng.uniform(0, loguniform(rng, 3, 20) * 60_000, size=n).astype(np.int64)
+    hall = w.ids.nets(1)[0]
+    crowd(w, n, pick(), start, np.full(n, hall), w.organic_uas(n), "organic:meeting", "meeting")
+    # An official account's push: thousands within minutes, then it fades.
+    n = int(loguniform(rng, 2_000, 8_000) * scale)
+    t0 = start_in_day(w, int(rng.integers(0, DAYS)), 7, 22)
+    start = t0 + rng.exponential(loguniform(rng, 3, 12) * 60_000, size=n).astype(np.int64)
+    crowd(w, n, pick(), start, w.organic_nets(n), w.organic_uas(n),
+          "organic:official_push", "official_push")  # fmt: skip
+    # A daily reminder in a fan group: members come back every day around one time.
+    n = int(loguniform(rng, 150, 800) * scale)
+    members = w.ids.voters(n)
+    m_net, m_ua = w.organic_nets(n), w.organic_uas(n)
+    hour = float(rng.uniform(12, 22))
+    cand = pick()
+    presence = float(rng.uniform(0.3, 0.7))
     for day in range(DAYS):
-        t0 = OPEN_MS + day * DAY_MS + int(rng.integers(10 * 60, 22 * 60)) * 60_000
-        crowd(w, n, targets["phone_farm"], t0 + rng.integers(0, 180_000, size=n), d_net,
-              d_ua, "phone_farm", "phone_farm", gaps_fn=farm_gaps, counts=np.full(n, 5),
-              voters=devices)  # fmt: skip
-    # Held out: waves of fresh identities via a medium proxy pool, one decoy vote each.
-    pool = w.ids.nets(150)
-    target = targets["decoy_rotation"]
+        present = rng.random(n) < presence
+        k = int(present.sum())
+        start = start_in_day(w, day, hour, hour) + rng.exponential(
+            loguniform(rng, 5, 30) * 60_000, size=k
+        ).astype(np.int64)
+        crowd(w, k, cand, start, m_net[present], m_ua[present],
+              "organic:reminder", "reminder", voters=members[present])  # fmt: skip
+    # Final-day push for one candidate: many extra voters over the last day's curve.
+    n = int(loguniform(rng, 1_000, 4_000) * scale)
+    start = diurnal_times(rng, np.full(n, DAYS - 1), HOURLY)
+    crowd(w, n, pick(), start, w.organic_nets(n), w.organic_uas(n),
+          "organic:final_push", "final_push")  # fmt: skip
+    # Enthusiasts: five quick votes as fast as a thumb goes (still a person: >= 1 s).
+    n = int(60 * scale)
+    start = diurnal_times(rng, rng.integers(0, DAYS, size=n), HOURLY)
+    crowd(w, n, pick(), start, w.organic_nets(n), w.organic_uas(n), "organic:enthusiast",
+          "enthusiast", gaps_fn=scripted(1_200, 200), counts=np.full(n, 5))  # fmt: skip
 
-    def semi(r: np.random.Generator, k: int) -> np.ndarray:
-        return (500 + r.exponential(450, size=k)).astype(np.int64)
 
-    for day in range(int(rng.integers(0, DAYS - 3)), DAYS):
-        if rng.random() < 0.6:
+def flash_burst(w: World, scale: float, target: int, p: dict[str, object]) -> None:
+    rng = w.rng
+    n = int(loguniform(rng, 150, 1_500) * scale)
+    minutes = loguniform(rng, 5, 60)
+    day = int(rng.integers(0, DAYS))
+    t0 = start_in_day(w, day, 0, 23.5)
+    p.update(identities=n, minutes=round(minutes), day=day)
+    start = t0 + rng.integers(0, int(minutes * 60_000), size=n)
+    counts = rng.integers(int(rng.integers(1, 6)), 6, size=n)
+    crowd(w, n, target, start, draw_nets(w, n, p), draw_uas(w, n, p), "flash_burst",
+          "flash_burst", gaps_fn=draw_pace(w, p), counts=counts)  # fmt: skip
+
+
+def periodic(w: World, scale: float, target: int, p: dict[str, object]) -> None:
+    rng = w.rng
+    interval = loguniform(rng, 5, 180) * 60_000
+    jitter = rng.uniform(0, 0.2) * interval
+    size = max(2, int(loguniform(rng, 3, 40) * min(scale, 1.5)))
+    days = int(rng.integers(1, 7))
+    d0 = int(rng.integers(0, DAYS - days + 1))
+    hours = (
+        (0.0, 24.0)
+        if rng.random() < 0.4
+        else (float(rng.uniform(7, 10)), float(rng.uniform(20, 24)))
+    )
+    p.update(interval_min=round(interval / 60_000, 1), jitter=round(jitter / interval, 2),
+             batch=size, days=days, hours=hours)  # fmt: skip
+    nets_p: dict[str, object] = {}
+    pool_nets = draw_nets(w, 100_000, nets_p)
+    p["nets"] = nets_p["nets"]
+    uas = draw_uas(w, 100_000, p)
+    gaps = draw_pace(w, p)
+    spread = rng.uniform(10_000, min(interval / 3, 300_000))
+    t = OPEN_MS + d0 * DAY_MS + int(rng.integers(0, int(interval)))
+    k_all = 0
+    while t < OPEN_MS + (d0 + days) * DAY_MS:
+        hour = ((t - OPEN_MS) % DAY_MS) / 3_600_000
+        if hours[0] <= hour < hours[1]:
+            start = t + rng.integers(0, int(spread), size=size)
+            sel = rng.integers(0, 100_000, size=size)
+            crowd(w, size, target, start, pool_nets[sel], uas[sel], "periodic", "periodic",
+                  gaps_fn=gaps, counts=np.full(size, int(rng.integers(3, 6))))  # fmt: skip
+            k_all += 1
+        t += int(interval + rng.uniform(-jitter, jitter))
+    p["batches"] = k_all
+
+
+def slow_drip(w: World, scale: float, target: int, p: dict[str, object]) -> None:
+    rng = w.rng
+    every = loguniform(rng, 2, 20) * 60_000 / max(scale, 0.05)
+    days = int(rng.integers(3, 11))
+    d0 = int(rng.integers(0, DAYS - days + 1))
+    span = days * DAY_MS
+    n = max(int(span / every), 100)
+    # Around the clock, or shaped like the organic daily curve by a careful seller.
+    if rng.random() < 0.5:
+        start = OPEN_MS + d0 * DAY_MS + np.sort(rng.integers(0, span, size=n))
+        p["rhythm"] = "flat"
+    else:
+        start = np.sort(diurnal_times(rng, d0 + rng.integers(0, days, size=n), HOURLY))
+        p["rhythm"] = "diurnal"
+    p.update(every_min=round(every / 60_000, 1), days=days, identities=n)
+    nets = draw_nets(w, n, p, 200, 20_000)
+    crowd(w, n, target, start, nets, draw_uas(w, n, p), "slow_drip", "slow_drip",
+          gaps_fn=draw_pace(w, p, 0.7), counts=rng.integers(1, 6, size=n))  # fmt: skip
+
+
+def phone_farm(w: World, scale: float, target: int, p: dict[str, object]) -> None:
+    rng = w.rng
+    n = int(loguniform(rng, 30, 300))
+    devices = w.ids.voters(n)
+    d_net = draw_nets(w, n, p, 1, 12)
+    d_ua = draw_uas(w, n, p)
+    gaps = draw_pace(w, p, 0.6)
+    days = int(rng.integers(4, DAYS + 1))
+    d0 = int(rng.integers(0, DAYS - days + 1))
+    spread = loguniform(rng, 1, 20) * 60_000
+    fixed = rng.random() < 0.5
+    hour = float(rng.uniform(0, 23.5))
+    decoys = rng.choice(len(CANDIDATES), size=int(rng.integers(0, 4)), replace=False)
+    p.update(devices=n, days=days, spread_min=round(spread / 60_000, 1), fixed_time=fixed,
+             decoys=len(decoys))  # fmt: skip
+    for day in range(d0, d0 + days):
+        t0 = start_in_day(w, day, hour, hour) if fixed else start_in_day(w, day, 0, 23.5)
+        present = rng.random(n) < rng.uniform(0.85, 1.0)
+        k = int(present.sum())
+        start = t0 + rng.integers(0, int(spread), size=k)
+        crowd(w, k, target, start, d_net[present], d_ua[present], "phone_farm", "phone_farm",
+              gaps_fn=gaps, counts=np.full(k, 5), voters=devices[present])  # fmt: skip
+        for c in decoys:  # camouflage: one or two votes for others, same sitting
+            if c == target:
+                continue
+            crowd(w, k, int(c), start + 20_000, d_net[present], d_ua[present], "phone_farm",
+                  "phone_farm", gaps_fn=gaps, counts=rng.integers(1, 3, size=k),
+                  voters=devices[present])  # fmt: skip
+
+
+def vote_exchange(w: World, scale: float, targets: list[int], p: dict[str, object]) -> None:
+    """互投群: real people in a group, each voting for every member's candidate daily."""
+    rng = w.rng
+    n = int(loguniform(rng, 60, 400))
+    members = w.ids.voters(n)
+    m_net, m_ua = w.organic_nets(n), w.organic_uas(n)
+    days = int(rng.integers(5, DAYS + 1))
+    d0 = int(rng.integers(0, DAYS - days + 1))
+    presence = float(rng.uniform(0.5, 0.95))
+    p.update(members=n, candidates=len(targets), days=days, presence=round(presence, 2))
+    for day in range(d0, d0 + days):
+        # The group's daily "打卡" message; members answer within the hour or two after.
+        t0 = start_in_day(w, day, 18, 23)
+        present = rng.random(n) < presence
+        k = int(present.sum())
+        start = t0 + rng.gamma(1.5, loguniform(rng, 5, 40) * 60_000, size=k).astype(np.int64)
+        for j, c in enumerate(targets):
+            crowd(w, k, c, start + j * 25_000, m_net[present], m_ua[present], "vote_exchange",
+                  "vote_exchange", counts=np.full(k, 5), voters=members[present])  # fmt: skip
+
+
+def click_workers(w: World, scale: float, target: int, p: dict[str, object]) -> None:
+    """Paid click-workers (兼职群): people voting by hand from their own phones per task."""
+    rng = w.rng
+    pool = int(loguniform(rng, 150, 1_500) * scale)
+    workers = w.ids.voters(pool)
+    w_net, w_ua = w.organic_nets(pool), w.organic_uas(pool)
+    tasks = int(rng.integers(2, 9))
+    size = float(rng.uniform(0.2, 0.7))
+    p.update(pool=pool, tasks=tasks)
+    # One task a day at most: a worker's five votes a day for the target is the cap.
+    for day in rng.choice(DAYS, size=tasks, replace=False):
+        t0 = start_in_day(w, int(day), 7, 23.5)
+        take = rng.random(pool) < size
+        k = int(take.sum())
+        start = t0 + rng.gamma(1.5, loguniform(rng, 5, 40) * 60_000, size=k).astype(np.int64)
+        crowd(w, k, target, start, w_net[take], w_ua[take], "click_workers", "click_workers",
+              counts=np.full(k, 5), voters=workers[take])  # fmt: skip
+
+
+def decoy_rotation(w: World, scale: float, target: int, p: dict[str, object]) -> None:
+    """Waves of fresh identities via a proxy pool, each casting one decoy vote too."""
+    rng = w.rng
+    nets_p: dict[str, object] = {}
+    pool = draw_nets(w, 100_000, nets_p, 20, 1_000)
+    p["nets"] = nets_p["nets"]
+    gaps = draw_pace(w, p, 0.5)
+    d0 = int(rng.integers(0, DAYS - 3))
+    waves = 0
+    for day in range(d0, DAYS):
+        if rng.random() < 0.5:
             continue
-        for _ in range(3):
-            k = int(30 * scale) + 1
-            t0 = OPEN_MS + day * DAY_MS + int(rng.integers(9 * 60, 23 * 60)) * 60_000
-            start = t0 + rng.integers(0, 25 * 60_000, size=k)
-            nets, uas = rng.choice(pool, size=k), w.organic_uas(k)
+        for _ in range(int(rng.integers(1, 4))):
+            k = int(loguniform(rng, 15, 80) * scale) + 1
+            t0 = start_in_day(w, day, 8, 23.5)
+            start = t0 + rng.integers(0, int(loguniform(rng, 5, 40) * 60_000), size=k)
+            nets, uas = pool[rng.integers(0, 100_000, size=k)], w.organic_uas(k)
             vs = crowd(w, k, target, start, nets, uas, "decoy_rotation", "decoy_rotation",
-                       gaps_fn=semi, counts=np.full(k, 5))  # fmt: skip
+                       gaps_fn=gaps, counts=np.full(k, 5))  # fmt: skip
             decoy = (target + 1 + rng.integers(0, len(CANDIDATES) - 1, size=k)) % len(CANDIDATES)
             for c in np.unique(decoy):
                 sel = decoy == c
                 crowd(w, int(sel.sum()), int(c), start[sel] + 15_000, nets[sel], uas[sel],
-                      "decoy_rotation", "decoy_rotation", gaps_fn=semi,
+                      "decoy_rotation", "decoy_rotation", gaps_fn=gaps,
                       counts=np.ones(int(sel.sum()), dtype=np.int64), voters=vs[sel])  # fmt: skip
+            waves += 1
+    p["waves"] = waves
+
+
+def attacks(
+    w: World, scale: float, order: list[int], riding: int | None
+) -> dict[str, dict[str, object]]:
+    """One episode of every family, each with parameters drawn afresh; returns them."""
+    rng = w.rng
+    params: dict[str, dict[str, object]] = {f: {} for f in FAMILIES}
+    # Targets: a mix of popular and obscure candidates, each family its own.
+    it = iter(order)
+    flash_target = riding if riding is not None else next(it)
+    params["flash_burst"]["riding_share_wave"] = riding is not None
+    flash_burst(w, scale, flash_target, params["flash_burst"])
+    periodic(w, scale, next(it), params["periodic"])
+    slow_drip(w, scale, next(it), params["slow_drip"])
+    phone_farm(w, scale, next(it), params["phone_farm"])
+    ring = [next(it) for _ in range(int(rng.integers(2, 5)))]
+    vote_exchange(w, scale, ring, params["vote_exchange"])
+    click_workers(w, scale, next(it), params["click_workers"])
+    decoy_rotation(w, scale, next(it), params["decoy_rotation"])
+    return params
 
 
 def b64(raw: bytes) -> str:
@@ -385,28 +581,47 @@ def names(prefix: bytes, ids: np.ndarray, nbytes: int, seed: int) -> list[str]:
 
 def generate(seed: int, n_voters: int) -> pl.DataFrame:
     """All votes, sorted by time, with columns of the export line plus ``label``/``episode``."""
+    return generate_with_params(seed, n_voters)[0]
+
+
+def generate_with_params(
+    seed: int, n_voters: int
+) -> tuple[pl.DataFrame, dict[str, dict[str, object]]]:
+    """The campaign and the parameters each attack family was drawn with."""
     rng = np.random.default_rng(seed)
     scale = n_voters / 60_000
     ids = Ids()
-    carrier = ids.nets(300)
-    n_home = max(2_000, n_voters // 3)
+    # The organic world itself varies: carrier NAT shapes, home Wi-Fi, the phone mix.
+    n_carrier = int(loguniform(rng, 80, 800))
+    carrier = ids.nets(n_carrier)
+    n_home = max(2_000, int(n_voters * rng.uniform(0.2, 0.6)))
     home_base = int(ids.nets(n_home)[0])
-    ua_ids = ids.uas(400)
-    pop = zipf_weights(len(CANDIDATES), 0.8)
-    order = rng.permutation(len(CANDIDATES))
-    pop = pop[np.argsort(order)]
+    n_ua = int(rng.integers(200, 700))
+    ua_ids = ids.uas(n_ua)
+    pop = zipf_weights(len(CANDIDATES), float(rng.uniform(0.5, 1.1)))
+    perm = rng.permutation(len(CANDIDATES))
+    pop = pop[np.argsort(perm)]
     w = World(rng, ids, Parts([], [], [], [], [], [], []), pop, carrier,
-              zipf_weights(300, 1.0), ua_ids, zipf_weights(400, 1.1), n_home, home_base)  # fmt: skip  # noqa: E501
+              zipf_weights(n_carrier, float(rng.uniform(0.8, 1.3))), ua_ids,
+              zipf_weights(n_ua, float(rng.uniform(0.9, 1.3))), n_home, home_base,
+              float(rng.uniform(0.08, 0.3)))  # fmt: skip
     organic(w, n_voters)
-    # Attack targets are mid- and low-ranked candidates (where stuffing changes the list);
-    # hard negatives hit other candidates so every label has a clean ground truth.
-    ranked = list(np.argsort(-pop))
-    picks = [ranked[i] for i in (8, 9, 10, 11, 20, 21, 2, 5, 14, 17, 22, 4)]
-    fams = ["flash_burst", "periodic", "slow_drip", "phone_farm", "decoy_rotation"]
-    negs = ["share0", "share1", "work", "remind", "push"]
-    targets = dict(zip(fams + negs, [int(p) for p in picks], strict=False))
-    negatives(w, scale, targets)
-    attacks(w, scale, targets)
+
+    def pick() -> int:
+        return int(rng.integers(0, len(CANDIDATES)))
+
+    negatives(w, scale, pick)
+    # A third of the campaigns have the flash burst ride on a real share wave.
+    riding = None
+    if rng.random() < 0.33:
+        n = int(loguniform(rng, 500, 2_000) * scale)
+        riding = pick()
+        day = int(rng.integers(0, DAYS))
+        t0 = start_in_day(w, day, 10, 22)
+        start = t0 + rng.exponential(40 * 60_000, size=n).astype(np.int64)
+        crowd(w, n, riding, start, w.organic_nets(n), w.organic_uas(n),
+              "organic:share_wave", "share_wave-ridden")  # fmt: skip
+    params = attacks(w, scale, [int(c) for c in rng.permutation(len(CANDIDATES))], riding)
     p = w.parts
     t = np.concatenate(p.t_ms)
     order = np.argsort(t, kind="stable")
@@ -433,10 +648,11 @@ def generate(seed: int, n_voters: int) -> pl.DataFrame:
     # Server time is inside the window: clip the few sessions that ran past closing.
     df = df.filter(pl.col("t_ms") < OPEN_MS + DAYS * DAY_MS)
     local = pl.from_epoch(pl.col("t_ms"), time_unit="ms") + pl.duration(hours=8)
-    return df.with_columns(
+    df = df.with_columns(
         day=local.dt.strftime("%Y-%m-%d"),
         recorded_at=local.dt.strftime("%Y-%m-%dT%H:%M:%S%.3f") + "+08:00",
     )
+    return df, params
 
 
 EXPORT = ["vote_id", "voter", "candidate", "day", "recorded_at", "net", "ua"]

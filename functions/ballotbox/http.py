@@ -14,11 +14,17 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
-from ballotbox.core.ballot import MAX_BODY, parse_request
+from ballotbox.core.ballot import (
+    MAX_BODY,
+    check_issued_at,
+    parse_request,
+    parse_voter_key,
+    strict_json,
+)
 from ballotbox.core.campaign import Campaign
-from ballotbox.core.clock import beijing_iso
-from ballotbox.core.encoding import b64u_decode
+from ballotbox.core.clock import BEIJING, beijing_iso
 from ballotbox.core.errors import (
+    BadIssuedAt,
     BadSignature,
     CredentialExpired,
     CredentialInvalid,
@@ -55,14 +61,15 @@ from ballotbox.core.privacy import Hasher
 from ballotbox.core.ratelimit import NetworkLimiter
 from ballotbox.core.service import cast_vote, success_body, voter_status
 from ballotbox.core.signature import Signer
-from ballotbox.stores.base import VoteStore
+from ballotbox.core.store import VoteStore
 
 if TYPE_CHECKING:  # the client (and urllib) is imported only where wechat mode runs
     from ballotbox.wechat import OpenIdExchange
 
-#: DESIGN section 4's error table: the only place a refusal becomes a status.
+#: The error table of docs/http-api.md: the only place a refusal becomes a status.
 STATUS: dict[type[VoteError], int] = {
     MalformedRequest: 400,
+    BadIssuedAt: 400,
     BadSignature: 401,
     CredentialMissing: 401,
     CredentialInvalid: 401,
@@ -84,6 +91,23 @@ STATUS: dict[type[VoteError], int] = {
     NetworkLimited: 429,
     Unavailable: 503,
 }
+
+
+def status_of(error: VoteError) -> int:
+    """The table's status for a refusal, found along its class hierarchy.
+
+    Walking the MRO means a new subclass (say a finer ``MalformedRequest``) answers
+    its parent's status rather than falling through to a 503; a refusal class with
+    no ancestor in the table is a programming error that tests/test_boundaries.py
+    catches for every class in the package.
+    """
+    for cls in type(error).__mro__:
+        status = STATUS.get(cls)
+        if status is not None:
+            return status
+    raise LookupError(f"{type(error).__name__} has no status in the error table")
+
+
 #: 401s that a credential would cure: they name the scheme (RFC 9110 WWW-Authenticate).
 _BEARER_401 = (CredentialMissing, CredentialInvalid, CredentialExpired)
 
@@ -92,7 +116,8 @@ JSON_HEADERS: Mapping[str, str] = {
     "Cache-Control": "no-store",
 }
 ROUTES: Mapping[str, str] = {"/api/vote": "POST", "/api/status": "GET", "/api/health": "GET"}
-#: Routes that exist only in the identity modes that use them (device mode: DESIGN's three).
+#: Routes that exist only in the identity modes that use them (device mode: the three
+#: of docs/http-api.md).
 MODE_ROUTES: Mapping[str, Mapping[str, str]] = {
     "device": {},
     "device+pow": {"/api/challenge": "GET", "/api/credential": "POST"},
@@ -141,7 +166,7 @@ def error_response(error: VoteError, route: str) -> Response:
     if isinstance(error, MethodNotAllowed) and allow:
         extra["Allow"] = allow
     return json_response(
-        STATUS[type(error)],
+        status_of(error),
         {"error": error.code, "message": error.message()},
         route=route,
         code=error.code,
@@ -258,6 +283,7 @@ class Api:
         if len(request.body) > MAX_BODY:
             raise PayloadTooLarge
         vote = parse_request(request.body)
+        check_issued_at(vote.ballot, self.campaign.opens, self.campaign.closes)
         identity = self._identity(request, vote.ballot.voter)
         outcome = cast_vote(
             vote,
@@ -285,7 +311,7 @@ class Api:
     def _challenge(self, request: Request) -> Response:
         """``GET /api/challenge?voter=K``: a sealed, expiring puzzle bound to the key."""
         voter = _one_voter(request.query)
-        _check_voter_key(voter)
+        parse_voter_key(voter)
         bits = self.pow_bits()
         challenge = issue_challenge(
             self.tokens,
@@ -310,7 +336,7 @@ class Api:
         mode = self.policy.mode
         fields = _json_object(request.body, CREDENTIAL_FIELDS[mode])
         voter = fields["voter"]
-        _check_voter_key(voter)
+        parse_voter_key(voter)
         now = self.clock().timestamp()
         if mode == "device+pow":
             proof = request.headers.get("x-proof-of-work")
@@ -318,8 +344,10 @@ class Api:
                 raise ProofRequired
             check_proof(self.tokens, proof, campaign=self.campaign.id, voter=voter, now=now)
             person = ""
-            # The key has paid: its credential lasts the campaign (no second proof).
-            lifetime = max(1, int(self.campaign.closes.timestamp() - now))
+            # One proof buys one key one Beijing day (at most the daily cap per
+            # candidate), never the campaign: the credential ends at the next Beijing
+            # midnight or when voting closes, whichever is first.
+            lifetime = max(1, int(min(_next_midnight(now), self.campaign.closes.timestamp()) - now))
         else:
             code = fields["code"]
             if not 0 < len(code) <= 128 or not code.isascii() or not code.isprintable():
@@ -352,26 +380,24 @@ def _one_voter(query_string: str) -> str:
     return voters[0]
 
 
-def _check_voter_key(voter: str) -> None:
-    try:
-        key = b64u_decode(voter)
-    except ValueError as exc:
-        raise MalformedRequest("voter is not base64url") from exc
-    if len(key) != 32:
-        raise MalformedRequest("voter must be a 32-byte key")
-
-
 def _json_object(body: bytes, fields: frozenset[str]) -> dict[str, str]:
-    """A JSON object with exactly ``fields``, each a string."""
+    """A JSON object with exactly ``fields``, each a string (duplicate keys refused)."""
     try:
-        value = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise MalformedRequest("the body is not JSON") from exc
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MalformedRequest("the body is not UTF-8") from exc
+    value = strict_json(text, "the body")
     if not isinstance(value, dict) or set(value) != fields:
         raise MalformedRequest(f"the body must be an object with exactly {sorted(fields)}")
     if not all(isinstance(value[name], str) for name in fields):
         raise MalformedRequest("every field must be a string")
     return value
+
+
+def _next_midnight(epoch: float) -> float:
+    """The next 00:00 Beijing time after ``epoch``, as epoch seconds."""
+    day = datetime.fromtimestamp(epoch, BEIJING).date()
+    return datetime(day.year, day.month, day.day, tzinfo=BEIJING).timestamp() + 86400
 
 
 def _iso(epoch: int) -> str:

@@ -36,6 +36,8 @@ METRONOME_CV = 0.05
 METRONOME_MIN_GAPS = 9
 CELL_MIN_VOTERS = 8
 CELL_SURPRISE = 14.0  # Chernoff bound exponent: P <= e^-14 (about 1e-6)
+NOVEL_LOG10P = 8.0
+NOVEL_MIN_EXCESS = 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +51,12 @@ class Population:
     cell_flag: B  # per vote: infrastructure evidence
     cell_voters: I64  # per vote: distinct voters in its (candidate, day, net, UA) cell
     cell_expected: F64  # per vote: what the phone mix predicts for that cell
+    novel_flag: B  # per vote: one-off voter on a network nobody else uses, on a candidate
+    # whose share of such voters is far above the campaign's typical candidate
+    novel_count: I64  # per candidate: one-off voters on networks nobody else uses
+    novel_of: I64  # per candidate: one-off voters
+    novel_rate: float  # the typical candidate's share (median over candidates)
+    novel_log10p: F64  # per candidate: how unlikely its count is at the typical share
 
 
 def surprise(k: F64, lam: F64) -> F64:
@@ -125,4 +133,77 @@ def analyse_population(t: VoteTable) -> Population:
     cell_flag = (n_cell >= CELL_MIN_VOTERS) & (
         surprise(n_cell.astype(np.float64), lam) >= CELL_SURPRISE
     )
-    return Population(day, med, cv, n_gaps, automated, one_off, cell_flag, n_cell, lam)
+    novel = _novelty(t, voter, one_off, n_voters)
+    return Population(day, med, cv, n_gaps, automated, one_off, cell_flag, n_cell, lam, *novel)
+
+
+def binom_log10p(k: F64, n: F64, p: float) -> F64:
+    """-log10 of the Chernoff bound on P(Binomial(n, p) >= k), elementwise."""
+    p = min(max(p, 1e-6), 1 - 1e-6)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        q = np.clip(k / np.maximum(n, 1), 1e-12, 1 - 1e-12)
+        kl = q * np.log(q / p) + (1 - q) * np.log((1 - q) / (1 - p))
+    return np.where(k > n * p, n * kl / np.log(10), 0.0)
+
+
+def _novelty(t: VoteTable, voter: I64, one_off: B, n_voters: int) -> tuple[B, I64, I64, float, F64]:
+    """Proxy pools: one-off voters arriving on networks that nobody else ever uses.
+
+    Real voters come through the networks everybody uses (carrier NAT, offices) or a home
+    network, and a share wave or a push brings them in the population's proportions. A
+    residential or 秒拨 proxy pool gives every identity an address of its own. So, per
+    candidate, the share of its one-off voters whose network no other voter uses is
+    compared with the typical candidate's share (the median, which a few attacked
+    candidates cannot move) over the whole campaign.
+    """
+    n_c = len(t.cand_names)
+    voters_on_net = np.bincount(
+        np.unique(t.net.astype(np.int64) * max(n_voters, 1) + voter) // max(n_voters, 1),
+        minlength=t.n_nets,
+    )
+    first = np.full(n_voters, -1, dtype=np.int64)
+    first[voter[::-1]] = np.arange(len(voter))[::-1]
+    has = first >= 0
+    v_cand = np.full(n_voters, -1, dtype=np.int64)
+    v_cand[has] = t.cand[first[has]]
+    v_alone = np.zeros(n_voters, dtype=bool)
+    v_alone[has] = voters_on_net[t.net[first[has]]] == 1
+    oo = one_off & has
+    n_of = np.bincount(v_cand[oo], minlength=n_c).astype(np.int64)
+    k_of = np.bincount(v_cand[oo & v_alone], minlength=n_c).astype(np.int64)
+    # The typical share, for each candidate from the *other* candidates that have enough
+    # one-off voters to say (the median: a few attacked candidates cannot move it).
+    enough = n_of >= 20
+    share = np.divide(k_of, n_of, out=np.zeros(n_c), where=n_of > 0)
+    rates = np.zeros(n_c)
+    for c in range(n_c):
+        others = enough.copy()
+        others[c] = False
+        rates[c] = float(np.median(share[others])) if others.any() else 1.0
+    rate = float(np.median(share[enough])) if enough.any() else 0.0
+    log10p = np.array(
+        [float(binom_log10p(np.array([float(k_of[c])]), np.array([float(n_of[c])]),
+                            float(rates[c]))[0]) for c in range(n_c)]
+    )  # fmt: skip
+    big = n_of >= 50
+    hit = (
+        big
+        & (log10p >= NOVEL_LOG10P)
+        & (k_of - rates * n_of >= NOVEL_MIN_EXCESS)
+        & (k_of >= 2 * rates * n_of)
+    )
+    v_flag = oo & v_alone & hit[np.maximum(v_cand, 0)] & has
+    # Only on the days that carry the excess: a drip runs for some days, while the
+    # candidate's honest one-off voters on home networks come on every day.
+    if v_flag.any():
+        day = ((t.t_ms + 8 * 3_600_000) // 86_400_000).astype(np.int64)
+        day -= day.min()
+        n_days = int(day.max()) + 1
+        v_day = np.zeros(n_voters, dtype=np.int64)
+        v_day[has] = day[first[has]]
+        cd = np.maximum(v_cand, 0) * n_days + v_day
+        k_cd = np.bincount(cd[v_flag], minlength=n_c * n_days)
+        n_cd = np.bincount(cd[oo], minlength=n_c * n_days)
+        hot = k_cd >= 2 * np.repeat(rates, n_days) * n_cd + 3
+        v_flag &= hot[cd]
+    return v_flag[voter], k_of, n_of, rate, log10p

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
+from ballotbox.core.clock import BEIJING
 
 from opstools.analyze.load import VoteTable
 
@@ -25,7 +26,8 @@ MIN_MS = 60_000
 BIN_MS = 5 * MIN_MS
 HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
-BEIJING_MS = 8 * HOUR_MS
+#: Beijing's offset in ms, from the one definition of +08:00 (ballotbox.core.clock).
+BEIJING_MS = int(BEIJING.utcoffset(None).total_seconds()) * 1000
 BINS_PER_DAY = DAY_MS // BIN_MS
 NIGHT_HOURS = (1, 2, 3, 4, 5, 6)
 # Overdispersion: real traffic is lumpier than Poisson (friends vote together).
@@ -51,6 +53,14 @@ class Series:
     counts: F64  # (candidates, bins) votes per 5-minute bin
     expected: F64  # same shape: the baseline
     minute_counts: F64  # (candidates, minutes)
+
+
+def num(evidence: dict[str, float | int | str | list[str]], key: str) -> float:
+    """A numeric evidence figure (the dict also holds texts)."""
+    v = evidence[key]
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise TypeError(f"evidence {key!r} is not a number: {v!r}")
+    return float(v)
 
 
 def beijing_day0(t_ms: I64) -> int:
@@ -251,6 +261,56 @@ def find_periodic(s: Series) -> list[Window]:
                 i = j
             else:
                 i += 1
+    return out
+
+
+def merge_periodic(windows: list[Window]) -> list[Window]:
+    """One run per candidate and period: a schedule that pauses at night is still one.
+
+    Runs on the same candidate whose periods agree within 15 % (or one is a whole multiple
+    of the other: a run that missed every other batch) are joined; the joined run counts
+    all their batches, keeps the shorter period and the largest gap variation.
+    """
+    out: list[Window] = []
+    for w in sorted(windows, key=lambda w: (w.candidate, w.start_ms)):
+        prev = out[-1] if out else None
+        ratio = (
+            num(prev.evidence, "period_minutes") / num(w.evidence, "period_minutes")
+            if prev is not None
+            else 0.0
+        )
+        ratio = max(ratio, 1 / ratio) if ratio > 0 else 0.0
+        if (
+            prev is not None
+            and prev.candidate == w.candidate
+            and ratio > 0
+            and abs(ratio / round(ratio) - 1) <= 0.15
+            and round(ratio) <= 3
+        ):
+            e, f = prev.evidence, w.evidence
+            if num(f, "period_minutes") < num(e, "period_minutes") / 1.5:
+                e, f = f, e  # keep the shorter period in front
+            n1, n2 = int(num(e, "batches")), int(num(f, "batches"))
+            ev = dict(e)
+            ev["batches"] = n1 + n2
+            if round(ratio) == 1:
+                ev["period_minutes"] = round(
+                    (num(e, "period_minutes") * n1 + num(f, "period_minutes") * n2) / (n1 + n2),
+                    1,
+                )
+            ev["gap_cv"] = max(num(e, "gap_cv"), num(f, "gap_cv"))
+            ev["autocorrelation_at_period"] = min(
+                num(e, "autocorrelation_at_period"), num(f, "autocorrelation_at_period")
+            )
+            ev["votes_in_batches"] = int(num(e, "votes_in_batches")) + int(
+                num(f, "votes_in_batches")
+            )
+            ev["runs"] = int(num(e, "runs")) + 1 if "runs" in e else 2
+            out[-1] = Window(
+                w.candidate, prev.start_ms, w.end_ms, "periodic", ev, prev.spans + w.spans
+            )
+        else:
+            out.append(w)
     return out
 
 

@@ -2,7 +2,7 @@
    networks, and receipts checked in the page.
 
    A classic ES2017 script, no framework: WeChat's in-app browsers (X5/XWeb) run old
-   Chromium cores. Contracts (ballot, POST /api/vote, GET /api/status) are DESIGN §4.
+   Chromium cores. Contracts (ballot, POST /api/vote, GET /api/status) are in docs/http-api.md.
    The page's texts and settings arrive in the page's JSON block: no extra request. */
 (function () {
   'use strict';
@@ -39,7 +39,7 @@
     });
   }
 
-  // -- encoding (DESIGN: base64url without padding everywhere) --------------------
+  // -- encoding (docs/http-api.md: base64url without padding) --------------------
 
   function b64u(bytes) {
     var s = '';
@@ -345,7 +345,7 @@
     var nonce = b64u(crypto.getRandomValues(new Uint8Array(16)));
     var ballot = JSON.stringify({
       v: 1, campaign: cfg.campaign, candidate: candidate, voter: me, nonce: nonce,
-      issued_at: new Date().toISOString(),
+      issued_at: new Date(Date.now() + skew).toISOString(), // the server's clock, as best known
     });
     var ballotBytes = utf8(ballot);
     var body = JSON.stringify({ ballot: ballot, signature: b64u(await sign(ballotBytes)) });

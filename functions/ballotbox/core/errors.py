@@ -28,6 +28,19 @@ class MalformedRequest(VoteError):
     en = "The request is malformed."
 
 
+class BadIssuedAt(MalformedRequest):
+    """``issued_at`` is not an RFC 3339 time with an offset near the voting window."""
+
+    zh = (
+        "请求格式不正确：签名时间（issued_at）须为带时区的RFC 3339时间"
+        "（如2021-12-30T12:00:00+08:00），且在投票期前后一天之内。"
+    )
+    en = (
+        "The request is malformed: issued_at must be an RFC 3339 time with an offset "
+        "(e.g. 2021-12-30T12:00:00+08:00) within a day of the voting window."
+    )
+
+
 class BadSignature(VoteError):
     code = "bad_signature"
     zh = "签名无法验证，投票未记录。"
