@@ -327,7 +327,14 @@ def test_api_behaviour_is_uncached_and_forwards_what_the_function_hashes(
         "OriginRequestPolicyConfig"
     ]
     assert forwarded["QueryStringsConfig"] == {"QueryStringBehavior": "all"}
-    assert forwarded["HeadersConfig"]["Headers"] == ["CloudFront-Viewer-Address", "User-Agent"]
+    assert forwarded["HeadersConfig"]["Headers"] == [
+        "CloudFront-Viewer-Address",
+        "Content-Type",
+        "User-Agent",
+        "X-Proof-Of-Work",
+        "X-Vote-Credential",
+        "x-amz-content-sha256",
+    ]
     assert forwarded["CookiesConfig"] == {"CookieBehavior": "none"}
 
 

@@ -265,7 +265,7 @@ class Api:
         mode = self.policy.mode
         if mode == "device":
             return None
-        token = bearer(request.headers.get("authorization"))
+        token = presented_credential(request.headers)
         if token is None:
             raise ProofRequired if mode == "device+pow" else CredentialMissing
         return check_credential(
@@ -367,6 +367,23 @@ class Api:
         )
         body = {"credential": credential.token, "expires": _iso(credential.expires), "mode": mode}
         return json_response(200, body, route="credential", code="ok")
+
+
+def presented_credential(headers: Mapping[str, str]) -> str | None:
+    """The credential a request carries: ``X-Vote-Credential``, else ``Authorization: Bearer``.
+
+    DESIGN section 4 puts it in its own header because CloudFront's origin access control
+    overwrites ``Authorization`` with its SigV4 signature (and CloudFront forwards no
+    ``Authorization`` on a GET). ``serve`` keeps accepting the Bearer form; a SigV4
+    ``Authorization`` (``AWS4-HMAC-SHA256 ...``) is the edge's, never the voter's.
+    """
+    token = headers.get("x-vote-credential", "").strip()
+    if token:
+        return token
+    authorization = headers.get("authorization", "")
+    if authorization.strip().upper().startswith("AWS4-"):
+        return None
+    return bearer(authorization)
 
 
 def _one_voter(query_string: str) -> str:
