@@ -9,9 +9,22 @@ PORT   ?= 8000
 # real time), so the vote works whatever today's date is.
 RUN_NOW ?= 2021-12-30T09:00:00+08:00
 
-.PHONY: setup run build test lint typecheck check bench browser java nginx clean
+.PHONY: setup run build test lint typecheck check bench browser java nginx fonts clean
 
-setup: $(VENV)/.installed node_modules/.installed
+# The build draws the share images in Debian's Noto Sans CJK (the same pixels on every
+# machine), so the set-up installs it: `fonts` is part of `setup`.
+NOTO_CJK := /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc
+
+setup: fonts $(VENV)/.installed node_modules/.installed
+
+fonts:
+	@if [ ! -f $(NOTO_CJK) ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-noto-cjk; \
+	  else \
+	    echo "The build needs Debian's Noto Sans CJK font: sudo apt-get install fonts-noto-cjk" >&2; exit 1; \
+	  fi; \
+	fi
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)

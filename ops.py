@@ -3,6 +3,14 @@
 
 Each subcommand lives in its own module under ``opstools/``, which registers its
 arguments and its ``run`` function; this file only dispatches.
+
+Exit codes, the same for every subcommand (tests/test_boundaries.py checks them):
+
+- 0: done; for a check (``verify``, ``audit``, ``prove``), nothing wrong was found.
+- 1: not done, or something was found: a check found problems (each one is named), or
+  an input is missing, unreadable or refused (a bilingual message says which and how to
+  fix it). A command that writes files leaves the previous ones untouched.
+- 2: the command line itself is wrong (argparse's usage error).
 """
 
 from __future__ import annotations

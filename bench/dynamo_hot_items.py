@@ -1,7 +1,7 @@
 """The hottest DynamoDB item at 10,000 votes/s: a deterministic simulation.
 
-DESIGN section 5 asks that no single item take more than 100 writes/s at 10,000
-votes/s. A vote writes exactly two items in one transaction (``DynamoStore.record``):
+The budget (bench/README.md, "Budgets"): no single item takes more than 100 writes/s
+at 10,000 votes/s. A vote writes exactly two items in one transaction (``DynamoStore.record``):
 its own ledger item (key = vote id, unique per voter and nonce) and its
 voter-day-candidate cap counter. There is no global counter. So the hot items can only
 be a ledger item hit by replays, or a counter hit by one voter voting fast; this

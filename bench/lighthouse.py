@@ -5,7 +5,8 @@
 Starts `build.py serve` on a free loopback port with the clock inside the voting
 window, runs Lighthouse 12.2.3 (bench/package.json) against Debian's chromium, and
 prints per page the median score of each category plus the transfer size and
-request count of the first load (DESIGN §5: 100/100/100/100, ≤ 30 KB, ≤ 4 requests).
+request count of the first load (budget, bench/README.md: 100/100/100/100, ≤ 30 KB,
+≤ 4 requests).
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ loads ``/zh/vote/`` and ``/en/vote/`` in Debian's chromium on a phone viewport, 
 native Ed25519 and once with WebCrypto refusing it (the lazy fallback library). Each
 request's transfer is what the server sent (gzip where the browser asked for it) plus
 the response headers. Also prints gzip -9 of the built files, the figure the CDN serves.
-DESIGN §5 / issue 4: first load ≤ 30 KB compressed and ≤ 4 requests with native
+The budget (bench/README.md) / issue 4: first load ≤ 30 KB compressed and ≤ 4 requests with native
 Ed25519; main-path JS ≤ 10 KB compressed.
 """
 

@@ -50,7 +50,7 @@ class SiteBuilder(Protocol):
 
 
 def _lead_site_builder(out_dir: Path, *, receipt_key: str, results: Path | None) -> object:
-    """The lead's builder (``sitegen.build.build_site``), imported only when used."""
+    """The site builder (``sitegen.build.build_site``), imported only when used."""
     from sitegen.build import build_site
 
     return build_site(out_dir, receipt_key=receipt_key, results=results)
@@ -107,6 +107,12 @@ def parser() -> argparse.ArgumentParser:
         "--pow-difficulty",
         default="",
         help="identity mode device+pow: override the difficulty (1-32) without a site rebuild",
+    )
+    p.add_argument(
+        "--wechat-share-refresher",
+        action="store_true",
+        help="WeChat share cards: deploy the jsapi_ticket refresher with a fixed egress IP "
+        "(a NAT gateway, billed hourly; needs --wechat-secret-param)",
     )
     return p
 
@@ -367,6 +373,7 @@ class Deployment:
             "AlarmEmail": args.alarm_email,
             "WeChatSecretParameterName": args.wechat_secret_param,
             "PowDifficulty": args.pow_difficulty,
+            "WeChatShareRefresher": "true" if args.wechat_share_refresher else "false",
         }
         if args.reserved_concurrency is not None:
             params["ReservedConcurrency"] = str(args.reserved_concurrency)

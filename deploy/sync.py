@@ -20,6 +20,9 @@ from typing import Any, Literal
 
 LONG_CACHE = "public, max-age=31536000, immutable"
 SHORT_CACHE = "public, max-age=60, must-revalidate"
+#: Pages revalidate on every view (issue 16): WeChat's X5/XWeb browser otherwise keeps
+#: serving a stale page for long after a redeploy. A revalidation is a 304 of a few bytes.
+HTML_CACHE = "no-cache"
 #: ``name.<8+ hex digits>.ext``: the builder's content hash in the file name.
 FINGERPRINT = re.compile(r"\.[0-9a-f]{8,}\.[A-Za-z0-9]+$")
 CONTENT_TYPES = {
@@ -52,7 +55,10 @@ def content_type(name: str) -> str:
 
 
 def cache_control(name: str) -> str:
-    return LONG_CACHE if FINGERPRINT.search(Path(name).name) else SHORT_CACHE
+    if FINGERPRINT.search(Path(name).name):
+        return LONG_CACHE
+    # An index alias ("zh/") is a page too.
+    return HTML_CACHE if name.endswith(("/", ".html")) or not name else SHORT_CACHE
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,10 @@ function's environment and new challenges use it. In ``wechat`` mode,
 ``WECHAT_SECRET_PARAM`` names the SSM SecureString holding the Official Account's AppSecret
 (read in the same ``get_parameters`` call as the other secrets; the AppID is public and
 comes from campaign.json) and ``WECHAT_API_BASE`` may point the code exchange elsewhere.
+
+WeChat share cards (issue 16, when campaign.json has ``wechat_share``):
+``WECHAT_TICKET_PARAM`` names the SSM SecureString where the scheduled refresher
+(``wechat_refresher.py``) keeps the jsapi_ticket; this function only reads it.
 """
 
 from __future__ import annotations
@@ -40,8 +44,9 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 if TYPE_CHECKING:
     from datetime import datetime
 
+    from ballotbox.core.store import RecordOutcome, VoteRecord, VoteStore
     from ballotbox.http import Api, Request, Response
-    from ballotbox.stores.base import RecordOutcome, VoteRecord, VoteStore
+    from ballotbox.jssdk import JsSdk
 
 NAMESPACE = "TopNVote"
 DEFAULT_CAMPAIGN_FILE = Path(__file__).resolve().with_name("campaign.json")
@@ -92,6 +97,8 @@ class FunctionSettings(NamedTuple):
     trusted_proxy_hops: int
     viewer_address_header: str
     health_cache_s: float
+    #: WeChat share cards (issue 16): the SSM SecureString the refresher keeps the ticket in.
+    wechat_ticket_param: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> FunctionSettings:
@@ -123,6 +130,7 @@ class FunctionSettings(NamedTuple):
             trusted_proxy_hops=int(hops),
             viewer_address_header=get("VIEWER_ADDRESS_HEADER").lower(),
             health_cache_s=health_s,
+            wechat_ticket_param=get("WECHAT_TICKET_PARAM"),
         )
 
     @staticmethod
@@ -241,7 +249,8 @@ def build_api(
     settings = (
         environ if isinstance(environ, FunctionSettings) else FunctionSettings.from_env(environ)
     )
-    campaign = Campaign.from_dict(json.loads(settings.campaign_file.read_text("utf-8")))
+    campaign_data = json.loads(settings.campaign_file.read_text("utf-8"))
+    campaign = Campaign.from_dict(campaign_data)
     policy = campaign.identity
     seed, hash_key, app_secret = _read_secrets(settings, ssm, wechat=policy.mode == "wechat")
     wechat = None
@@ -259,7 +268,37 @@ def build_api(
         clock=clock or _utc_now,
         pow_bits=_pow_bits(settings.pow_difficulty, policy.pow_bits),
         wechat=wechat,
+        jssdk=_share(settings, campaign_data, ssm),
     )
+
+
+def _share(settings: FunctionSettings, campaign_data: Mapping[str, Any], ssm: Any) -> JsSdk | None:
+    """The JS-SDK endpoint reading the refresher's ticket from SSM, or None when off."""
+    from ballotbox.jssdk import CachedTicket, JsSdk, ShareConfig
+
+    config = ShareConfig.from_campaign(campaign_data)
+    if config is None:
+        return None
+    name = settings.wechat_ticket_param
+
+    def read() -> str | None:
+        if not name:
+            return None  # no refresher deployed: the endpoint answers 503
+        from ballotbox.core.errors import ShareUnavailable
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            answer = (ssm or ssm_client()).get_parameter(Name=name, WithDecryption=True)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ParameterNotFound":
+                return None
+            raise ShareUnavailable("the ticket parameter cannot be read") from exc
+        except BotoCoreError as exc:
+            raise ShareUnavailable("SSM did not answer") from exc
+        value: str = answer["Parameter"]["Value"]
+        return value
+
+    return JsSdk(config, CachedTicket(read))
 
 
 def _utc_now() -> datetime:

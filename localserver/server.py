@@ -35,6 +35,7 @@ from localserver.protocol import guarded_protocol
 from localserver.proxy import TrustedProxies
 from localserver.secrets import ensure_secrets, private_data_dir, read_wechat_secret
 from localserver.static import StaticSite
+from localserver.wechat_refresher import start_share
 
 DRAIN_SECONDS = 10
 #: An idle keep-alive connection is closed after this long (a phone reuses it
@@ -115,6 +116,7 @@ def run(
     wechat = wechat_client(policy.wechat_appid, read_wechat_secret(data_dir))
     if policy.mode == "wechat" and wechat is None:
         log(f"warning: wechat mode, but no AppSecret in {data_dir}/wechat_secret: sign-ins get 503")
+    share = start_share(dist, data_dir)  # WeChat share cards, when the campaign has them
     api = Api(
         campaign=campaign,
         signer=signer,
@@ -123,6 +125,7 @@ def run(
         clock=clock.now,
         pow_bits=pow_setting(data_dir, policy.pow_bits),
         wechat=wechat,
+        jssdk=share[0] if share else None,
     )
     pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="request")
     app = VoteApp(
@@ -168,5 +171,7 @@ def run(
         sock.close()
         pool.shutdown(wait=True)  # the requests already running finish first
         store.close()  # commits what is queued, then closes every connection
+        if share:
+            share[1].stop()
     log("stopped cleanly")
     return 0

@@ -18,11 +18,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from ballotbox.core.campaign import ListSpec
+from ballotbox.core.formats import Results
+
 from opstools import merkle
 from opstools.experts import mean_scores, parse_experts
 from opstools.invalidations import chain_removals, parse_log, removals_from_json
 from opstools.scoring import method_from_json
-from opstools.tally import ListSpec, compute, read_lines, scan
+from opstools.tally import compute, read_lines, scan
 from opstools.verify import load_auditor
 
 
@@ -42,14 +45,14 @@ def differences(published: Any, recomputed: Any, where: str = "") -> Iterator[st
 
 def audit(folder: Path) -> list[str]:
     """Problems found, as sentences; an empty list means every number was reproduced."""
-    results = json.loads((folder / "results.json").read_text("utf-8"))
-    files: dict[str, str] = results["files"]
+    data = json.loads((folder / "results.json").read_text("utf-8"))
+    results = Results.from_json(data)
+    files = results.files
     problems = []
-    for name, digest in results["sha256"].items():
+    for name, digest in results.sha256.items():
         actual = hashlib.sha256((folder / name).read_bytes()).hexdigest()
         if actual != digest:
             problems.append(f"{name}: SHA-256 is {actual}, results.json says {digest}")
-    campaign = json.loads((folder / files["campaign"]).read_text("utf-8"))
     auditor = load_auditor(folder / files["campaign"])
     removals = removals_from_json(json.loads((folder / files["removals"]).read_text("utf-8")))
     if "invalidations" in files:
@@ -61,35 +64,33 @@ def audit(folder: Path) -> list[str]:
             problems.append(f"recorded removals not applied: {', '.join(sorted(missing))}")
     experts = None
     if "experts" in files:
-        ids = [c["id"] for c in campaign["candidates"]]
+        ids = list(auditor.campaign.candidates)
         text = (folder / files["experts"]).read_text("utf-8-sig")
         experts = mean_scores(parse_experts(text, ids))
-    lists = [ListSpec(item["kind"], int(item["select"])) for item in results["lists"]]
+    lists = [ListSpec(item.kind, item.select) for item in results.lists]
     result_scan = scan(read_lines(folder / files["ledger"]), auditor, removals)
     numbers = compute(
         result_scan,
-        campaign=campaign,
+        campaign=auditor.campaign,
         lists=lists,
-        method=method_from_json(results["method"]),
+        method=method_from_json(results.method),
         expert_scores=experts,
         removals=removals,
     )
-    problems += differences({k: results.get(k) for k in numbers}, numbers)
+    problems += differences({k: data.get(k) for k in numbers}, numbers)
     problems += _check_proofs(folder, results, result_scan.entries)
     return problems
 
 
-def _check_proofs(
-    folder: Path, results: dict[str, Any], entries: list[tuple[str, str, str]]
-) -> list[str]:
-    root = bytes.fromhex(results["merkle"]["root"])
-    prefix = int(results["proofs"]["prefix"])
+def _check_proofs(folder: Path, results: Results, entries: list[tuple[str, str, str]]) -> list[str]:
+    root = bytes.fromhex(results.root)
+    prefix = results.proofs_prefix
     buckets: dict[str, Any] = {}
     problems = []
     for index, (vid, receipt, _) in enumerate(entries):
         name = vid[:prefix]
         if name not in buckets:
-            path = folder / results["proofs"]["dir"] / f"{name}.json"
+            path = folder / results.proofs_dir / f"{name}.json"
             buckets[name] = json.loads(path.read_text("utf-8")) if path.is_file() else {}
         entry = buckets[name].get("proofs", {}).get(vid)
         if entry is None:

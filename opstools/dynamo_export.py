@@ -30,6 +30,7 @@ from typing import Any
 from ballotbox.stores.dynamodb import DynamoStore
 
 from opstools.export import ExportError, export_line
+from opstools.files import PRIVATE, atomic_writer
 
 #: The function's timeout (infra/stack.yaml, 6 s) plus room for clock skew.
 SETTLE_S = 10
@@ -163,14 +164,11 @@ def export_table(
 
 
 def _join(state: _State, out: Path) -> None:
-    tmp = out.with_name(f".{out.name}.tmp")
-    with tmp.open("wb") as joined:
+    # The same all-or-nothing write as the SQLite export (opstools/files.py), 0600 too.
+    with atomic_writer(out, PRIVATE) as joined:
         for index in range(len(state.segments)):
             with state.part(index).open("rb") as part:
                 shutil.copyfileobj(part, joined)
-        joined.flush()
-        os.fsync(joined.fileno())
-    os.replace(tmp, out)
 
 
 def open_table(table: str, region: str | None, profile: str | None) -> DynamoStore:

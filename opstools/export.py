@@ -1,38 +1,23 @@
 """``ops.py export``: stream the vote ledger (SQLite or DynamoDB) into a JSON Lines file.
 
-One vote per line with DESIGN's export fields plus the nonce and the server's receipt,
-so an auditor can re-check everything with ``ops.py verify`` and nothing else.
-Streaming: memory stays constant however large the ledger.
+One vote per line (the export line of docs/file-formats.md): the contract's fields plus
+the nonce and the server's receipt, so an auditor can re-check everything with
+``ops.py verify`` and nothing else. Streaming: memory stays constant however large the ledger.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from ballotbox.stores.base import VoteRecord, VoteStore
+from ballotbox.core.formats import export_json
+from ballotbox.core.store import VoteRecord, VoteStore
 
-#: DESIGN's export line, in this order, then the fields auditors need.
-EXPORT_FIELDS = (
-    "vote_id",
-    "voter",
-    "candidate",
-    "day",
-    "recorded_at",
-    "ballot",
-    "signature",
-    "net",
-    "ua",
-    "nonce",
-    "receipt",
-    "receipt_signature",
-)
+from opstools.files import PRIVATE, atomic_writer
 
 
 class ExportError(RuntimeError):
@@ -40,14 +25,8 @@ class ExportError(RuntimeError):
 
 
 def export_line(vote: VoteRecord) -> str:
-    """One line; outside device mode it also carries ``identity`` and, for wechat, the
-    hashed ``person`` (a device-mode line is exactly DESIGN's, unchanged)."""
-    line = {name: getattr(vote, name) for name in EXPORT_FIELDS}
-    if vote.identity != "device":
-        line["identity"] = vote.identity
-    if vote.person:
-        line["person"] = vote.person
-    return json.dumps(line, ensure_ascii=False, separators=(",", ":"))
+    """One line of the export (the format is ``ballotbox.core.formats``)."""
+    return json.dumps(export_json(vote), ensure_ascii=False, separators=(",", ":"))
 
 
 def open_store(args: argparse.Namespace) -> VoteStore:
@@ -71,20 +50,11 @@ def _progress(votes: Iterable[VoteRecord]) -> Iterator[VoteRecord]:
 
 def write_export(store: VoteStore, out: Path) -> int:
     """Write every vote to ``out`` atomically (a temp file renamed at the end)."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
     count = 0
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            for vote in _progress(store.iter_votes()):
-                fh.write(export_line(vote) + "\n")
-                count += 1
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_writer(out, PRIVATE) as fh:
+        for vote in _progress(store.iter_votes()):
+            fh.write((export_line(vote) + "\n").encode("utf-8"))
+            count += 1
     return count
 
 

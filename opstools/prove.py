@@ -16,8 +16,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ballotbox.core.campaign import Campaign
 from ballotbox.core.encoding import b64u_decode
 from ballotbox.core.errors import BadSignature
+from ballotbox.core.formats import Results
 from ballotbox.core.signature import verify
 
 from opstools import merkle
@@ -97,15 +99,17 @@ def run(args: argparse.Namespace) -> int:
         given = args.receipt.lstrip()
         text = given if given.startswith("{") else Path(args.receipt).read_text("utf-8")
         receipt, signature = parse_receipt(text)
-        results = json.loads((args.export / "results.json").read_text("utf-8"))
-        campaign = json.loads((args.export / results["files"]["campaign"]).read_text("utf-8"))
+        results = Results.from_json(json.loads((args.export / "results.json").read_text("utf-8")))
+        campaign = Campaign.from_dict(
+            json.loads((args.export / results.files["campaign"]).read_text("utf-8"))
+        )
         if signature is not None:
-            check_signature(receipt, signature, campaign["receipt_key"])
+            check_signature(receipt, signature, campaign.receipt_key or "")
         vid = json.loads(receipt)["vote_id"]
-        prefix = int(results["proofs"]["prefix"])
-        bucket_path = args.export / results["proofs"]["dir"] / f"{vid[:prefix]}.json"
+        prefix = results.proofs_prefix
+        bucket_path = args.export / results.proofs_dir / f"{vid[:prefix]}.json"
         bucket = json.loads(bucket_path.read_text("utf-8")) if bucket_path.is_file() else None
-        root, size = results["merkle"]["root"], int(results["merkle"]["leaves"])
+        root, size = results.root, results.leaves
         proof = prove(receipt, bucket, root, size)
     except ProveError as exc:
         print(f"prove: {exc}", file=sys.stderr)

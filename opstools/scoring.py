@@ -28,112 +28,20 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_EVEN, Decimal
 from fractions import Fraction
-from typing import Any, Literal
 
-Normalisation = Literal["max", "share"]
-TieKey = Literal["expert_score", "public_score", "valid_votes"]
-NORMALISATIONS: tuple[Normalisation, ...] = ("max", "share")
-TIE_KEYS: tuple[TieKey, ...] = ("expert_score", "public_score", "valid_votes")
-SETTINGS_KEYS = ("weights", "normalisation", "tie_break", "announce")
+from ballotbox.core.campaign import Method, MethodError, method_from_json, parse_method
 
-DEFAULT_WEIGHTS = (Fraction(1, 2), Fraction(1, 2))
-DEFAULT_NORMALISATION: Normalisation = "max"
-DEFAULT_TIE_BREAK: tuple[TieKey, ...] = ("expert_score", "valid_votes")
-
-
-class MethodError(ValueError):
-    """The ``results:`` settings are not a usable method; names the key to fix."""
-
-    def __init__(self, key: str, message: str) -> None:
-        super().__init__(f"results.{key}: {message}")
-        self.key = key
-
-
-@dataclass(frozen=True, slots=True)
-class Method:
-    public_weight: Fraction
-    expert_weight: Fraction
-    normalisation: Normalisation
-    tie_break: tuple[TieKey, ...]
-    announce: Mapping[str, str] | None = None  # when results will be published, per language
-
-    def to_json(self) -> dict[str, Any]:
-        """The method as results.json records it (without the announcement)."""
-        return {
-            "weights": {
-                "public": _number(self.public_weight),
-                "expert": _number(self.expert_weight),
-            },
-            "normalisation": self.normalisation,
-            "tie_break": [*self.tie_break, "order"],
-        }
-
-
-def _number(value: Fraction) -> float | str:
-    """A weight for JSON: a plain number when one is exact, else the fraction as text."""
-    as_float = float(value)
-    return as_float if Fraction(str(as_float)) == value else str(value)
-
-
-def _weight(value: object, key: str) -> Fraction:
-    # Through str(): the YAML 0.1 is the float 0.1000000000000000055…, the organiser meant 1/10.
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise MethodError(key, "must be a number between 0 and 1")
-    try:
-        weight = Fraction(str(value))
-    except (ValueError, ZeroDivisionError) as exc:
-        raise MethodError(key, "must be a number between 0 and 1") from exc
-    if not 0 <= weight <= 1:
-        raise MethodError(key, "must be a number between 0 and 1")
-    return weight
-
-
-def parse_method(settings: Mapping[str, Any], languages: Sequence[str]) -> Method:
-    """Validate the ``results:`` mapping; missing keys take the documented defaults."""
-    for key in settings:
-        if key not in SETTINGS_KEYS:
-            raise MethodError(str(key), f"unknown key (allowed: {', '.join(SETTINGS_KEYS)})")
-    public, expert = DEFAULT_WEIGHTS
-    if "weights" in settings:
-        weights = settings["weights"]
-        if not isinstance(weights, Mapping) or set(weights) != {"public", "expert"}:
-            raise MethodError("weights", "must be {public: X, expert: Y}")
-        public = _weight(weights["public"], "weights.public")
-        expert = _weight(weights["expert"], "weights.expert")
-        if public + expert != 1:
-            raise MethodError("weights", "public and expert must add up to 1")
-    normalisation = settings.get("normalisation", DEFAULT_NORMALISATION)
-    if normalisation not in NORMALISATIONS:
-        raise MethodError("normalisation", f"must be one of {', '.join(NORMALISATIONS)}")
-    tie_break = settings.get("tie_break", list(DEFAULT_TIE_BREAK))
-    if (
-        not isinstance(tie_break, list)
-        or not all(k in TIE_KEYS for k in tie_break)
-        or len(set(tie_break)) != len(tie_break)
-    ):
-        raise MethodError(
-            "tie_break", f"must list distinct keys from {', '.join(TIE_KEYS)} (order is last)"
-        )
-    announce = settings.get("announce")
-    if announce is not None:
-        if not isinstance(announce, Mapping) or set(announce) != set(languages):
-            raise MethodError("announce", f"must give a text for each of {', '.join(languages)}")
-        if not all(isinstance(v, str) and v.strip() for v in announce.values()):
-            raise MethodError("announce", "texts must not be empty")
-        announce = {str(k): str(v).strip() for k, v in announce.items()}
-    return Method(public, expert, normalisation, tuple(tie_break), announce)
-
-
-def method_from_json(data: Mapping[str, Any]) -> Method:
-    """Read the method back from results.json (for the audit)."""
-    return parse_method(
-        {
-            "weights": data["weights"],
-            "normalisation": data["normalisation"],
-            "tie_break": [k for k in data["tie_break"] if k != "order"],
-        },
-        (),
-    )
+# The method's shape and its validation are part of the campaign's definition, shared
+# with the builder: they live in the core (one definition, read from campaign.json).
+__all__ = [
+    "Count",
+    "Method",
+    "MethodError",
+    "decimal4",
+    "method_from_json",
+    "parse_method",
+    "rank_list",
+]
 
 
 @dataclass(frozen=True, slots=True)

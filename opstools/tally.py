@@ -17,9 +17,7 @@ import argparse
 import hashlib
 import json
 import math
-import os
 import sys
-import tempfile
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -28,24 +26,22 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from ballotbox.core.campaign import CampaignError
+from ballotbox.core.campaign import Campaign, ListSpec
 from ballotbox.core.clock import beijing_iso
+from ballotbox.core.formats import AUDIT_DIR, PRIVATE_FIELDS, RESULTS_FORMAT, Results, public_line
 
 from opstools import merkle
-from opstools.experts import ExpertsError, mean_scores, parse_experts
+from opstools.experts import mean_scores, parse_experts
+from opstools.files import write_atomic
 from opstools.invalidations import (
-    InvalidationError,
     Removals,
     chain_removals,
     read_flags,
     read_log,
 )
-from opstools.scoring import Count, Method, MethodError, decimal4, parse_method, rank_list
+from opstools.scoring import Count, Method, decimal4, rank_list
 from opstools.verify import Auditor, load_auditor
 
-FORMAT = "topn-results/1"
-#: Export fields that identify networks and browsers: kept for analysis, never published.
-PRIVATE_FIELDS = ("net", "ua")
 #: The public export's files, by role, as named in results.json.
 FILES = {
     "ledger": "ledger.jsonl",
@@ -55,19 +51,12 @@ FILES = {
     "invalidations": "invalidations.jsonl",
 }
 PROOFS_DIR = "proofs"
-#: The public export's folder, beside results.json (its own folder, so that it can never
-#: overwrite an input such as the full export or experts.csv).
-EXPORT_DIR = "audit"
+#: The public export's folder (AUDIT_DIR), beside results.json: its own folder, so that
+#: it can never overwrite an input such as the full export or experts.csv.
 
 
 class TallyError(ValueError):
     """An input the tally cannot use; the message names the file and the problem."""
-
-
-@dataclass(frozen=True, slots=True)
-class ListSpec:
-    kind: str
-    select: int
 
 
 def check_line(auditor: Auditor, number: int, line: Mapping[str, Any]) -> list[str]:
@@ -95,11 +84,7 @@ class Scan:
 
 
 def public_text(line: Mapping[str, Any]) -> str:
-    return json.dumps(
-        {k: v for k, v in line.items() if k not in PRIVATE_FIELDS},
-        ensure_ascii=False,
-        separators=(",", ":"),
-    )
+    return json.dumps(public_line(line), ensure_ascii=False, separators=(",", ":"))
 
 
 def scan(lines: Iterable[tuple[int, str]], auditor: Auditor, removals: Removals) -> Scan:
@@ -134,7 +119,7 @@ def scan(lines: Iterable[tuple[int, str]], auditor: Auditor, removals: Removals)
 def compute(
     result_scan: Scan,
     *,
-    campaign: Mapping[str, Any],
+    campaign: Campaign,
     lists: Sequence[ListSpec],
     method: Method,
     expert_scores: Mapping[str, Fraction] | None,
@@ -148,10 +133,10 @@ def compute(
     if expert_scores is None:
         method = replace(method, public_weight=Fraction(1), expert_weight=Fraction(0))
     kinds: dict[str, list[str]] = {spec.kind: [] for spec in lists}
-    for cand in campaign["candidates"]:
-        if cand["kind"] not in kinds:
-            raise TallyError(f"candidate {cand['id']!r} has kind {cand['kind']!r}, not a list")
-        kinds[cand["kind"]].append(cand["id"])
+    for cid, kind in zip(campaign.candidates, campaign.kinds, strict=True):
+        if kind not in kinds:
+            raise TallyError(f"candidate {cid!r} has kind {kind!r}, not a list")
+        kinds[kind].append(cid)
     counts = {
         c: Count(result_scan.raw[c], result_scan.removed[c])
         for members in kinds.values()
@@ -183,9 +168,9 @@ def compute(
             }
         )
     return {
-        "format": FORMAT,
-        "campaign": campaign["id"],
-        "window": {"opens": campaign["opens"], "closes": campaign["closes"]},
+        "format": RESULTS_FORMAT,
+        "campaign": campaign.id,
+        "window": {"opens": campaign.opens.isoformat(), "closes": campaign.closes.isoformat()},
         "method": {**method.to_json(), "experts": expert_scores is not None},
         "ledger": {
             "lines": result_scan.lines,
@@ -236,30 +221,19 @@ def read_lines(path: Path) -> Iterator[tuple[int, str]]:
                 yield number, text
 
 
-def load_settings(path: Path) -> tuple[list[ListSpec], Method]:
-    """The lists and the method from the campaign settings (content/campaign.yaml)."""
-    from sitegen.content import load_campaign
-    from sitegen.errors import BuildError
-
-    try:
-        settings = load_campaign(path)
-        method = parse_method(settings.results, settings.languages)
-    except (BuildError, MethodError) as exc:
-        raise TallyError(f"{path}: {exc}") from exc
-    return [ListSpec(s.kind, s.select) for s in settings.lists], method
+def load_settings(campaign: Campaign) -> tuple[tuple[ListSpec, ...], Method]:
+    """The lists and the results method, from campaign.json (the builder writes them)."""
+    if not campaign.lists or campaign.method is None:
+        raise TallyError(
+            "campaign.json has no 'lists' and 'results': rebuild the site with this version"
+            " (python build.py) / campaign.json 缺少 lists 与 results，请用当前版本重新生成网站"
+        )
+    return campaign.lists, campaign.method
 
 
 def _write(path: Path, data: bytes) -> str:
     """Write atomically; return the SHA-256 (hex) that results.json records."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, data)
     return hashlib.sha256(data).hexdigest()
 
 
@@ -303,7 +277,7 @@ def write_public_export(
 
 def export_dir(out: Path) -> Path:
     """Where the public export of a results.json lives."""
-    return out.parent / EXPORT_DIR
+    return out.parent / AUDIT_DIR
 
 
 def _refuse_inputs_inside(folder: Path, inputs: Iterable[Path | None]) -> None:
@@ -319,13 +293,13 @@ def run(args: argparse.Namespace) -> int:
     try:
         _refuse_inputs_inside(
             out_dir,
-            (args.file, args.experts, args.flags, args.invalidations, args.campaign, args.settings),
+            (args.file, args.experts, args.flags, args.invalidations, args.campaign),
         )
-        lists, method = load_settings(args.settings)
         campaign_bytes = args.campaign.read_bytes()
-        campaign = json.loads(campaign_bytes)
         auditor = load_auditor(args.campaign)
-        ids = [c["id"] for c in campaign["candidates"]]
+        campaign = auditor.campaign
+        lists, method = load_settings(campaign)
+        ids = list(campaign.candidates)
         experts_bytes, expert_scores = None, None
         if args.experts:
             experts_bytes = args.experts.read_bytes()
@@ -354,25 +328,26 @@ def run(args: argparse.Namespace) -> int:
             removals=removals,
             invalidations_bytes=invalidations_bytes,
         )
+        # Through the format's own reader: what the tally writes, every reader accepts.
+        document = Results.from_json(
+            {
+                **numbers,
+                "tallied_at": beijing_iso(datetime.now().astimezone()),
+                "files": files,
+                "proofs": {"dir": PROOFS_DIR, "prefix": prefix},
+                "sha256": digests,
+            }
+        ).to_json()
     except (
         OSError,
         UnicodeDecodeError,
         ValueError,  # JSON, CampaignError, ExpertsError, InvalidationError, TallyError
-        KeyError,
-        TypeError,
     ) as exc:
-        print(f"tally: {_explain(exc)}", file=sys.stderr)
+        print(f"tally: {exc}", file=sys.stderr)
         print(
             "tally: results.json was not written / 计票未完成，未写入 results.json", file=sys.stderr
         )
         return 1
-    document = {
-        **numbers,
-        "tallied_at": beijing_iso(datetime.now().astimezone()),
-        "files": files,
-        "proofs": {"dir": PROOFS_DIR, "prefix": prefix},
-        "sha256": digests,
-    }
     # The copy inside the export makes that folder self-contained for `ops.py audit`;
     # results.json itself is written last, so a failed tally never leaves a new one.
     _write(out_dir / "results.json", json_bytes(document))
@@ -388,14 +363,6 @@ def run(args: argparse.Namespace) -> int:
     for line in led["rejected"]:
         print(f"rejected {line}", file=sys.stderr)
     return 0
-
-
-def _explain(exc: BaseException) -> str:
-    if isinstance(exc, ExpertsError | InvalidationError | TallyError | CampaignError):
-        return str(exc)
-    if isinstance(exc, KeyError | TypeError):
-        return f"campaign.json is not in the expected shape ({exc!r})"
-    return str(exc)
 
 
 def register(sub: Any) -> None:
@@ -414,15 +381,9 @@ def register(sub: Any) -> None:
         "--campaign", type=Path, default=Path("dist/campaign.json"), help="default %(default)s"
     )
     parser.add_argument(
-        "--settings",
-        type=Path,
-        default=Path("content/campaign.yaml"),
-        help="the lists and the results: method (default %(default)s)",
-    )
-    parser.add_argument(
         "--out",
         type=Path,
         required=True,
-        help=f"results.json; the public export goes to {EXPORT_DIR}/ beside it",
+        help=f"results.json; the public export goes to {AUDIT_DIR}/ beside it",
     )
     parser.set_defaults(run=run)

@@ -24,13 +24,9 @@ from ballotbox.core.campaign import Campaign, CampaignError
 from ballotbox.core.clock import beijing_day, beijing_iso, parse_instant
 from ballotbox.core.encoding import b64u_decode
 from ballotbox.core.errors import BadSignature, MalformedRequest
+from ballotbox.core.formats import FormatError, check_export_line
 from ballotbox.core.receipt import receipt_text, vote_id
 from ballotbox.core.signature import verify
-
-from opstools.export import EXPORT_FIELDS
-
-#: Every field ``export`` writes, except the nonce, which the ballot itself carries.
-REQUIRED = tuple(name for name in EXPORT_FIELDS if name != "nonce")
 
 
 @dataclass
@@ -51,10 +47,11 @@ class Auditor:
             return f"line {line_no}", ["not a JSON object"]
         vid = obj.get("vote_id")
         who = vid if isinstance(vid, str) and vid else f"line {line_no}"
-        missing = [k for k in REQUIRED if not isinstance(obj.get(k), str)]
-        if missing:
-            return who, [f"missing or non-string fields {', '.join(missing)} (line {line_no})"]
-        return who, self._check_vote(line_no, obj)
+        try:
+            line = check_export_line(obj)
+        except FormatError as exc:
+            return who, [f"{exc} (line {line_no})"]
+        return who, self._check_vote(line_no, line)
 
     def _check_vote(self, line_no: int, line: dict[str, Any]) -> list[str]:
         reasons: list[str] = []

@@ -9,11 +9,12 @@ from pathlib import Path
 
 from sitegen import assets as asset_mod
 from sitegen import results as results_mod
+from sitegen import share as share_mod
 from sitegen.content import load_content
 from sitegen.errors import BuildError
 from sitegen.plan import Output, plan_site
 from sitegen.qr import qr_svg
-from sitegen.render import Renderer, load_strings
+from sitegen.render import Renderer, format_date, last_day, load_strings
 from sitegen.texts import check_strings, find_uses
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,13 +45,22 @@ def build_site(
     check_strings(strings, find_uses(root / "templates", root / "site_src"), strings_path)
     assets = asset_mod.collect(root / "site_src", root)
     # The results pages (or when results will come) and the public export to publish.
-    results_page, audit_files = results_mod.prepare(
-        results, content, strings, (content_dir or root / "content") / "campaign.yaml"
+    results_page, audit_files = results_mod.prepare(results, content, strings)
+
+    # Share images, the WeChat share card and MP_verify files (issue 16).
+    share = share_mod.prepare(
+        content,
+        strings,
+        assets,
+        root=root,
+        content_dir=content_dir or root / "content",
+        window_text=lambda lang: strings["window_sentence"][lang].format(
+            opens=format_date(campaign.opens, lang),
+            last=format_date(last_day(campaign.closes), lang),
+        ),
     )
 
     # 2. Plan every file of the site.
-    settings = (content_dir or root / "content") / "campaign.yaml"
-    method = results_mod.method_of(campaign, settings)
     plan = plan_site(
         content,
         strings,
@@ -63,12 +73,14 @@ def build_site(
         },
         favicon=asset_mod.favicon_data_uri(),
         results_page=results_page,
+        share=share,
         rules_notes={
-            lang: results_mod.rules_notes(content, strings, method, lang)
+            lang: results_mod.rules_notes(content, strings, campaign.method, lang)
             for lang in campaign.languages
         },
     )
     outputs = [*plan.outputs, Output(path="favicon.ico", data=asset_mod.favicon_ico())]
+    outputs += [Output(path=path, data=data) for path, data in share.files.items()]
     outputs += [Output(path=path, data=data) for path, data in audit_files.items()]
 
     # 3. Render in memory.

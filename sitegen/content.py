@@ -9,12 +9,15 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import markdown
 import yaml
+from ballotbox.core.campaign import ListSpec, Method, MethodError, parse_method
+from ballotbox.core.clock import BEIJING
+from ballotbox.core.identity import LIMITS, IdentityConfigError, IdentityPolicy
 
 from sitegen.errors import BuildError
 
@@ -22,7 +25,6 @@ SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 #: Longest campaign or candidate id: every vote stores both (in the ballot and the
 #: receipt), and the ledger item must stay under DynamoDB's 1 KB write unit.
 MAX_ID_LENGTH = 64
-BEIJING = timedelta(hours=8)
 
 CAMPAIGN_KEYS = {
     "id": True,
@@ -39,7 +41,12 @@ CAMPAIGN_KEYS = {
     "results": False,
     "identity": False,
     "icp": False,
+    "wechat": False,
 }
+#: ``wechat:`` (issue 16): the Official Account whose JS-SDK gives pages a share card.
+WECHAT_KEYS = {"appid": True}
+#: An Official Account AppID: "wx" and 16 hex digits.
+WECHAT_APPID = re.compile(r"wx[0-9a-f]{16}")
 #: ``identity:`` (README "Identity modes"): who counts as one voter. Absent = device.
 IDENTITY_KEYS = {
     "mode": True,
@@ -49,13 +56,6 @@ IDENTITY_KEYS = {
     "wechat_authorize_url": False,
     "network_burst": False,
     "network_per_minute": False,
-}
-IDENTITY_MODES = ("device", "device+pow", "wechat")
-_IDENTITY_RANGES = {
-    "pow_difficulty": (1, 32),
-    "credential_minutes": (1, 24 * 60),
-    "network_burst": (1, 10**7),
-    "network_per_minute": (1, 10**8),
 }
 LIST_KEYS = {
     "kind": True,
@@ -72,10 +72,10 @@ REQUIRED_PAGES = ("intro", "rules")
 
 
 @dataclass(frozen=True, slots=True)
-class ListSpec:
-    kind: str
+class SiteList(ListSpec):
+    """A list as the campaign defines it (``kind``, ``select``), with its pages' texts."""
+
     folder: str
-    select: int
     title: Mapping[str, str]
     candidates_title: Mapping[str, str]
     #: What one candidate of this list is called ("候选大事"), above its title; empty
@@ -114,12 +114,15 @@ class Campaign:
     opens: datetime
     closes: datetime
     daily_cap: int
-    lists: tuple[ListSpec, ...]
-    results: Mapping[str, Any]
+    lists: tuple[SiteList, ...]
+    #: The ``results:`` settings, validated (the core's ``parse_method``).
+    method: Method
     # The validated ``identity`` block, as campaign.json carries it; None means device.
     identity: Mapping[str, Any] | None = None
     #: The ICP filing number a site served from mainland China must show, e.g. 渝ICP备…号.
     icp: str = ""
+    #: The AppID for WeChat share cards (``wechat.appid``, else ``identity.wechat_appid``).
+    wechat_appid: str = ""
 
     @property
     def identity_mode(self) -> str:
@@ -221,7 +224,7 @@ def _instant(doc: _Doc, key: str) -> datetime:
         parsed = datetime.fromisoformat(raw) if raw else None
     except ValueError:
         parsed = None
-    if parsed is None or parsed.utcoffset() != BEIJING:
+    if parsed is None or parsed.utcoffset() != BEIJING.utcoffset(None):
         raise BuildError(
             f'{key!r} must be a quoted ISO 8601 time with +08:00, e.g. "2021-12-29T00:00:00+08:00"',
             doc.path,
@@ -298,7 +301,7 @@ def load_campaign(path: Path) -> Campaign:
     raw_lists = doc.values["lists"]
     if not isinstance(raw_lists, list) or not raw_lists:
         raise BuildError("'lists' must be a list of candidate lists", path, doc.line_of("lists"))
-    lists: list[ListSpec] = []
+    lists: list[SiteList] = []
     for item in raw_lists:
         sub = _Doc(path, item if isinstance(item, dict) else {}, {}, doc.line_of("lists"))
         if not isinstance(item, dict):
@@ -308,7 +311,7 @@ def load_campaign(path: Path) -> Campaign:
         if not SLUG.match(kind) or not SLUG.match(folder):
             raise BuildError("list 'kind' and 'folder' must be slugs", path, sub.start_line)
         lists.append(
-            ListSpec(
+            SiteList(
                 kind=kind,
                 folder=folder,
                 select=_int(sub, "select", 1),
@@ -326,6 +329,10 @@ def load_campaign(path: Path) -> Campaign:
     results = doc.values.get("results") or {}
     if not isinstance(results, dict):
         raise BuildError("'results' must be a mapping", path, doc.line_of("results"))
+    try:
+        method = parse_method(results, languages)
+    except MethodError as err:
+        raise BuildError(str(err), path, doc.line_of("results")) from err
     identity = _identity(doc) if "identity" in doc.values else None
     return Campaign(
         id=campaign_id,
@@ -339,52 +346,62 @@ def load_campaign(path: Path) -> Campaign:
         closes=closes,
         daily_cap=_int(doc, "daily_cap", 1),
         lists=tuple(lists),
-        results=results,
+        method=method,
         identity=identity,
         icp=_text(doc, "icp") if "icp" in doc.values else "",
+        wechat_appid=_wechat_appid(doc, identity),
     )
 
 
+def _wechat_appid(doc: _Doc, identity: Mapping[str, Any] | None) -> str:
+    """The share cards' AppID: ``wechat.appid``, else wechat mode's, else none (off)."""
+    if "wechat" not in doc.values:
+        return str((identity or {}).get("wechat_appid", ""))
+    line = doc.line_of("wechat")
+    raw = doc.values["wechat"]
+    if not isinstance(raw, dict):
+        raise BuildError("'wechat' must be a mapping with an 'appid'", doc.path, line)
+    _check_keys(
+        _Doc(doc.path, {str(k): v for k, v in raw.items()}, {}, line), WECHAT_KEYS, "wechat"
+    )
+    appid = raw["appid"]
+    if not isinstance(appid, str) or not WECHAT_APPID.fullmatch(appid):
+        raise BuildError(
+            "wechat 'appid' must be the Official Account's AppID: 'wx' and 16 hex digits "
+            "(WeChat admin: 设置与开发 → 基本配置)",
+            doc.path,
+            line,
+        )
+    if identity and identity.get("wechat_appid", appid) != appid:
+        raise BuildError("wechat 'appid' differs from identity 'wechat_appid'", doc.path, line)
+    return appid
+
+
 def _identity(doc: _Doc) -> dict[str, Any]:
-    """Validate ``identity:``; errors point at its line (nested keys have no own line)."""
+    """Validate ``identity:`` with the core's rules; errors point at its line.
+
+    The modes, ranges and AppID rule are ``IdentityPolicy.from_dict``'s (the function
+    reads the same block back from campaign.json); only the key check and the page-only
+    ``wechat_authorize_url`` are the builder's own. Nested keys have no line of their own.
+    """
     line = doc.line_of("identity")
     raw = doc.values["identity"]
     if not isinstance(raw, dict):
         raise BuildError("'identity' must be a mapping with a 'mode'", doc.path, line)
     sub = _Doc(doc.path, {str(k): v for k, v in raw.items()}, {}, line)
     _check_keys(sub, IDENTITY_KEYS, "identity")
-    mode = raw["mode"]
-    if mode not in IDENTITY_MODES:
-        raise BuildError(
-            f"identity 'mode' must be one of {', '.join(IDENTITY_MODES)}, not {mode!r}",
-            doc.path,
-            line,
-        )
-    out: dict[str, Any] = {"mode": mode}
-    for key, (low, high) in _IDENTITY_RANGES.items():
-        if key in raw:
-            value = raw[key]
-            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-                raise BuildError(
-                    f"identity {key!r} must be a whole number from {low} to {high}", doc.path, line
-                )
-            out[key] = value
-    for key in ("wechat_appid", "wechat_authorize_url"):
-        if key in raw:
-            value = raw[key]
-            if not isinstance(value, str) or not re.fullmatch(r"[\x21-\x7e]{1,200}", value):
-                raise BuildError(f"identity {key!r} must be a text without spaces", doc.path, line)
-            out[key] = value
-    if mode == "wechat" and "wechat_appid" not in out:
-        raise BuildError(
-            "identity mode 'wechat' needs 'wechat_appid' (the Official Account's AppID)",
-            doc.path,
-            line,
-        )
-    url = out.get("wechat_authorize_url")
-    if url is not None and not re.fullmatch(r"https?://[^\s?#]+", url):
+    try:
+        IdentityPolicy.from_dict(raw)
+    except IdentityConfigError as err:
+        raise BuildError(str(err), doc.path, line) from err
+    url = raw.get("wechat_authorize_url")
+    if url is not None and (
+        not isinstance(url, str) or not re.fullmatch(r"https?://[^\s?#]+", url)
+    ):
         raise BuildError("identity 'wechat_authorize_url' must be an http(s) URL", doc.path, line)
-    return out
+    # campaign.json carries the block as written (validated), in a stable key order.
+    order = ("mode", *LIMITS, "wechat_appid", "wechat_authorize_url")
+    return {key: raw[key] for key in order if key in raw}
 
 
 def _load_translated(

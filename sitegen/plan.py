@@ -13,13 +13,15 @@ from dataclasses import dataclass, field
 from typing import Any
 from xml.sax.saxutils import quoteattr
 
+from ballotbox.core.campaign import Campaign as CampaignRules
+from ballotbox.core.identity import WECHAT_AUTHORIZE_URL
+
 from sitegen.assets import Asset
-from sitegen.content import Candidate, Content, ListSpec, plain_summary
+from sitegen.content import Campaign, Candidate, Content, SiteList, plain_summary
 from sitegen.render import format_date, last_day
+from sitegen.share import ShareKit
 
 OG_LOCALE = {"zh": "zh_CN", "en": "en_US"}
-#: WeChat's OAuth page (the silent `snsapi_base` sign-in of wechat mode).
-WECHAT_AUTHORIZE = "https://open.weixin.qq.com/connect/oauth2/authorize"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +41,7 @@ def page_url(lang: str, *parts: str) -> str:
     return "/" + "/".join([lang, *parts]) + "/"
 
 
-def candidate_url(lang: str, spec: ListSpec, candidate: Candidate) -> str:
+def candidate_url(lang: str, spec: SiteList, candidate: Candidate) -> str:
     return page_url(lang, spec.folder, candidate.id)
 
 
@@ -49,44 +51,66 @@ class SitePlan:
     campaign_json: dict[str, Any]
 
 
-def plan_site(
-    content: Content,
-    strings: Mapping[str, Mapping[str, str]],
-    assets: Mapping[str, Asset],
-    *,
-    receipt_key: str,
-    qr_svg: Mapping[str, str],
-    favicon: str,
-    api: str = "/api",
-    results_page: Mapping[str, Mapping[str, Any]] | None = None,
-    rules_notes: Mapping[str, list[str]] | None = None,
-) -> SitePlan:
-    campaign = content.campaign
-    langs = campaign.languages
-    specs = {spec.kind: spec for spec in campaign.lists}
-    asset_urls = {"css": assets["css/site.css"].url}
-    asset_urls.update({name: asset.url for name, asset in assets.items()})
+@dataclass(frozen=True, slots=True)
+class SiteContext:
+    """What every page family is planned from, and the helpers they share.
 
-    def t(lang: str) -> dict[str, str]:
-        return {key: texts[lang] for key, texts in strings.items()}
+    Each family below (home, vote, rules, results, poster, candidates, the root pages,
+    campaign.json, the sitemap) is one small function over this context, as Pelican's
+    ``generate_*`` and MkDocs' ``get_context`` are: adding a page means adding a function.
+    """
 
-    def alternates(paths: Mapping[str, str], x_default: str) -> list[dict[str, str]]:
-        alts = [{"hreflang": strings["html_lang"][lang], "path": paths[lang]} for lang in langs]
+    content: Content
+    strings: Mapping[str, Mapping[str, str]]
+    asset_urls: Mapping[str, str]
+    receipt_key: str
+    qr_svg: Mapping[str, str]  # per language: each poster points to its own vote page
+    favicon: str
+    api: str
+    #: sitegen.results.page_context per language: the results, or when they will come.
+    results_page: Mapping[str, Mapping[str, Any]]
+    #: sitegen.results.rules_notes per language: the site's own notes under the rules.
+    rules_notes: Mapping[str, list[str]]
+    #: Share images and the WeChat share card (issue 16); None in plans made without them.
+    share: ShareKit | None = None
+
+    @property
+    def campaign(self) -> Campaign:
+        return self.content.campaign
+
+    @property
+    def langs(self) -> tuple[str, ...]:
+        return self.content.campaign.languages
+
+    def t(self, lang: str) -> dict[str, str]:
+        return {key: texts[lang] for key, texts in self.strings.items()}
+
+    def by_lang(self, *parts: str) -> dict[str, str]:
+        return {lang: page_url(lang, *parts) for lang in self.langs}
+
+    def vote_urls(self) -> dict[str, str]:
+        return {lang: self.campaign.base_url + page_url(lang, "vote") for lang in self.langs}
+
+    def alternates(self, paths: Mapping[str, str], x_default: str) -> list[dict[str, str]]:
+        alts = [
+            {"hreflang": self.strings["html_lang"][lang], "path": paths[lang]}
+            for lang in self.langs
+        ]
         return [*alts, {"hreflang": "x-default", "path": x_default}]
 
-    def others(lang: str, paths: Mapping[str, str]) -> list[dict[str, str]]:
+    def others(self, lang: str, paths: Mapping[str, str]) -> list[dict[str, str]]:
         return [
             {
                 "path": paths[other],
-                "hreflang": strings["html_lang"][other],
-                "html_lang": strings["html_lang"][other],
-                "switch_to": strings["switch_to"][other],
+                "hreflang": self.strings["html_lang"][other],
+                "html_lang": self.strings["html_lang"][other],
+                "switch_to": self.strings["switch_to"][other],
             }
-            for other in langs
+            for other in self.langs
             if other != lang
         ]
 
-    def nav(lang: str, current: str) -> list[dict[str, Any]]:
+    def nav(self, lang: str, current: str) -> list[dict[str, Any]]:
         items = [
             ("home", page_url(lang)),
             ("vote", page_url(lang, "vote")),
@@ -94,24 +118,24 @@ def plan_site(
             ("results", page_url(lang, "results")),
         ]
         return [
-            {"label": strings[f"nav_{name}"][lang], "path": path, "current": name == current}
+            {"label": self.strings[f"nav_{name}"][lang], "path": path, "current": name == current}
             for name, path in items
         ]
 
-    def window_text(lang: str) -> str:
-        return strings["window_sentence"][lang].format(
-            opens=format_date(campaign.opens, lang),
-            last=format_date(last_day(campaign.closes), lang),
+    def window_text(self, lang: str) -> str:
+        return self.strings["window_sentence"][lang].format(
+            opens=format_date(self.campaign.opens, lang),
+            last=format_date(last_day(self.campaign.closes), lang),
         )
 
-    def groups(lang: str) -> list[dict[str, Any]]:
+    def groups(self, lang: str) -> list[dict[str, Any]]:
         out = []
-        for spec in campaign.lists:
-            members = content.candidates_of(spec.kind)
+        for spec in self.campaign.lists:
+            members = self.content.candidates_of(spec.kind)
             out.append(
                 {
                     "spec": spec,
-                    "count_text": strings["candidates_count"][lang].format(
+                    "count_text": self.strings["candidates_count"][lang].format(
                         n=len(members), k=spec.select
                     ),
                     "candidates": [
@@ -127,40 +151,8 @@ def plan_site(
             )
         return out
 
-    def vote_config(lang: str) -> dict[str, Any]:
-        """What the vote page's script needs, rendered into the page: no extra request."""
-        return {
-            "campaign": campaign.id,
-            "api": api,
-            "receipt_key": receipt_key,
-            "daily_cap": campaign.daily_cap,
-            "opens": campaign.opens.isoformat(),
-            "closes": campaign.closes.isoformat(),
-            "lang": lang,
-            # The Ed25519 fallback, imported lazily only where WebCrypto lacks Ed25519.
-            "ed25519": asset_urls["js/ed25519.js"],
-            "strings": {
-                key.removeprefix("vjs_"): texts[lang]
-                for key, texts in strings.items()
-                if key.startswith("vjs_")
-            },
-            **({"identity": identity_config()} if campaign.identity else {}),
-        }
-
-    def identity_config() -> dict[str, Any]:
-        """The identity mode for the page: only what it needs, and the lazy PoW worker."""
-        identity = dict(campaign.identity or {})
-        out: dict[str, Any] = {"mode": identity["mode"]}
-        if identity["mode"] == "device+pow":
-            out["worker"] = asset_urls["js/pow.js"]
-        if identity["mode"] == "wechat":
-            out["appid"] = identity["wechat_appid"]
-            out["authorize"] = identity.get("wechat_authorize_url", WECHAT_AUTHORIZE)
-        return out
-
-    outputs: list[Output] = []
-
-    def add_page(
+    def pages(
+        self,
         name: str,
         template: str,
         paths: Mapping[str, str],
@@ -169,32 +161,37 @@ def plan_site(
         current: str = "",
         x_default: str | None = None,
         in_sitemap: bool = True,
-    ) -> None:
-        alts = alternates(paths, x_default or paths[campaign.default_language])
-        for lang in langs:
+    ) -> list[Output]:
+        """One page in every language: the base context every template gets, plus ``extra``."""
+        campaign = self.campaign
+        alts = self.alternates(paths, x_default or paths[campaign.default_language])
+        out = []
+        for lang in self.langs:
             ctx: dict[str, Any] = {
                 "lang": lang,
-                "t": t(lang),
+                "t": self.t(lang),
                 "campaign": campaign,
                 "path": paths[lang],
                 "alternates": alts,
-                "others": others(lang, paths),
-                "nav": nav(lang, current),
-                "assets": asset_urls,
-                "favicon": favicon,
+                "others": self.others(lang, paths),
+                "nav": self.nav(lang, current),
+                "assets": self.asset_urls,
+                "favicon": self.favicon,
                 "og_locale": OG_LOCALE.get(lang, lang),
-                "window_text": window_text(lang),
-                "cap_text": strings["cap_sentence"][lang].format(cap=campaign.daily_cap),
+                "window_text": self.window_text(lang),
+                "cap_text": self.strings["cap_sentence"][lang].format(cap=campaign.daily_cap),
                 "vote_path": page_url(lang, "vote"),
                 "rules_path": page_url(lang, "rules"),
                 "page_name": name,
                 "identity_mode": campaign.identity_mode,
-                "identity_text": strings["identity_" + campaign.identity_mode.replace("+", "_")][
-                    lang
-                ],
+                "identity_text": self.strings[
+                    "identity_" + campaign.identity_mode.replace("+", "_")
+                ][lang],
             }
+            if self.share is not None:  # og:image, the poster PNG, the WeChat share card
+                ctx.update(self.share.page_context(lang, campaign.base_url + paths[lang]))
             ctx.update(extra[lang])
-            outputs.append(
+            out.append(
                 Output(
                     path=paths[lang].lstrip("/") + "index.html",
                     template=template,
@@ -203,63 +200,156 @@ def plan_site(
                     alternates=tuple((a["hreflang"], a["path"]) for a in alts),
                 )
             )
+        return out
 
-    def by_lang(*parts: str) -> dict[str, str]:
-        return {lang: page_url(lang, *parts) for lang in langs}
 
-    intro, rules = content.pages["intro"], content.pages["rules"]
-    add_page(
+def plan_site(
+    content: Content,
+    strings: Mapping[str, Mapping[str, str]],
+    assets: Mapping[str, Asset],
+    *,
+    receipt_key: str,
+    qr_svg: Mapping[str, str],
+    favicon: str,
+    api: str = "/api",
+    results_page: Mapping[str, Mapping[str, Any]] | None = None,
+    rules_notes: Mapping[str, list[str]] | None = None,
+    share: ShareKit | None = None,
+) -> SitePlan:
+    asset_urls = {"css": assets["css/site.css"].url}
+    asset_urls.update({name: asset.url for name, asset in assets.items()})
+    site = SiteContext(
+        content=content,
+        strings=strings,
+        asset_urls=asset_urls,
+        receipt_key=receipt_key,
+        qr_svg=qr_svg,
+        favicon=favicon,
+        api=api,
+        results_page=results_page or {},
+        rules_notes=rules_notes or {},
+        share=share,
+    )
+    # The order is the sitemap's order.
+    outputs = [
+        *home_pages(site),
+        *vote_pages(site),
+        *rules_pages(site),
+        *results_pages(site),
+        *poster_pages(site),
+        *candidate_pages(site),
+        *root_pages(site),
+    ]
+    data = campaign_json(site)
+    outputs += data_files(site, data, assets)
+    outputs.append(Output(path="sitemap.xml", data=_sitemap(outputs, content.campaign.base_url)))
+    return SitePlan(outputs=outputs, campaign_json=data)
+
+
+# ---------------------------------------------------------------------------
+# Page families
+
+
+def home_pages(site: SiteContext) -> list[Output]:
+    campaign, intro = site.campaign, site.content.pages["intro"]
+    return site.pages(
         "home",
         "home.html",
-        by_lang(),
+        site.by_lang(),
         {
             lang: {
                 "page_title": campaign.title[lang],
                 "description": _first_sentence(intro.body_html[lang]),
                 "intro": intro,
-                "groups": groups(lang),
+                "groups": site.groups(lang),
             }
-            for lang in langs
+            for lang in site.langs
         },
         current="home",
         x_default="/",
     )
-    add_page(
+
+
+def vote_config(site: SiteContext, lang: str) -> dict[str, Any]:
+    """What the vote page's script needs, rendered into the page: no extra request."""
+    campaign = site.campaign
+    return {
+        "campaign": campaign.id,
+        "api": site.api,
+        "receipt_key": site.receipt_key,
+        "daily_cap": campaign.daily_cap,
+        "opens": campaign.opens.isoformat(),
+        "closes": campaign.closes.isoformat(),
+        "lang": lang,
+        # The Ed25519 fallback, imported lazily only where WebCrypto lacks Ed25519.
+        "ed25519": site.asset_urls["js/ed25519.js"],
+        "strings": {
+            key.removeprefix("vjs_"): texts[lang]
+            for key, texts in site.strings.items()
+            if key.startswith("vjs_")
+        },
+        **({"identity": identity_config(site)} if campaign.identity else {}),
+    }
+
+
+def identity_config(site: SiteContext) -> dict[str, Any]:
+    """The identity mode for the page: only what it needs, and the lazy PoW worker."""
+    identity = dict(site.campaign.identity or {})
+    out: dict[str, Any] = {"mode": identity["mode"]}
+    if identity["mode"] == "device+pow":
+        out["worker"] = site.asset_urls["js/pow.js"]
+    if identity["mode"] == "wechat":
+        out["appid"] = identity["wechat_appid"]
+        out["authorize"] = identity.get("wechat_authorize_url", WECHAT_AUTHORIZE_URL)
+    return out
+
+
+def vote_pages(site: SiteContext) -> list[Output]:
+    campaign, strings = site.campaign, site.strings
+    return site.pages(
         "vote",
         "vote.html",
-        by_lang("vote"),
+        site.by_lang("vote"),
         {
             lang: {
                 "page_title": f"{strings['vote_title'][lang]} · {campaign.short_title[lang]}",
                 "description": strings["cap_sentence"][lang].format(cap=campaign.daily_cap),
-                "groups": groups(lang),
-                "api": api,
-                "vote_config": vote_config(lang),
+                "groups": site.groups(lang),
+                "api": site.api,
+                "vote_config": vote_config(site, lang),
             }
-            for lang in langs
+            for lang in site.langs
         },
         current="vote",
     )
-    add_page(
+
+
+def rules_pages(site: SiteContext) -> list[Output]:
+    campaign, rules = site.campaign, site.content.pages["rules"]
+    return site.pages(
         "rules",
         "rules.html",
-        by_lang("rules"),
+        site.by_lang("rules"),
         {
             lang: {
                 "page_title": f"{rules.title[lang]} · {campaign.short_title[lang]}",
-                "description": window_text(lang),
+                "description": site.window_text(lang),
                 "rules": rules,
                 # sitegen.results.rules_notes: the site's own notes under the poster's rules.
-                "notes": (rules_notes or {}).get(lang, []),
+                "notes": site.rules_notes.get(lang, []),
             }
-            for lang in langs
+            for lang in site.langs
         },
         current="rules",
     )
-    add_page(
+
+
+def results_pages(site: SiteContext) -> list[Output]:
+    campaign, strings = site.campaign, site.strings
+    return site.pages(
         "results",
         "results.html",
-        by_lang("results"),
+        site.by_lang("results"),
         {
             lang: {
                 "page_title": f"{strings['results_title'][lang]} · {campaign.short_title[lang]}",
@@ -267,35 +357,44 @@ def plan_site(
                 "published": False,
                 "notice": strings["results_pending"][lang],
                 # sitegen.results.page_context: the results, or when they will come.
-                **(results_page or {}).get(lang, {}),
+                **site.results_page.get(lang, {}),
             }
-            for lang in langs
+            for lang in site.langs
         },
         current="results",
     )
-    vote_urls = {lang: campaign.base_url + page_url(lang, "vote") for lang in langs}
-    add_page(
+
+
+def poster_pages(site: SiteContext) -> list[Output]:
+    campaign, strings = site.campaign, site.strings
+    vote_urls = site.vote_urls()
+    return site.pages(
         "poster",
         "poster.html",
-        by_lang("poster"),
+        site.by_lang("poster"),
         {
             lang: {
                 "page_title": f"{strings['poster_title'][lang]} · {campaign.short_title[lang]}",
-                "description": window_text(lang),
-                "qr_svg": qr_svg[lang],
+                "description": site.window_text(lang),
+                "qr_svg": site.qr_svg[lang],
                 "qr_target": vote_urls[lang],
             }
-            for lang in langs
+            for lang in site.langs
         },
     )
+
+
+def candidate_pages(site: SiteContext) -> list[Output]:
+    campaign, strings, langs = site.campaign, site.strings, site.langs
+    out: list[Output] = []
     for spec in campaign.lists:
-        members = content.candidates_of(spec.kind)
+        members = site.content.candidates_of(spec.kind)
         for index, cand in enumerate(members):
             prev_c = members[index - 1] if index > 0 else None
             next_c = members[index + 1] if index + 1 < len(members) else None
 
             def link(
-                c: Candidate | None, lang: str, spec: ListSpec = spec
+                c: Candidate | None, lang: str, spec: SiteList = spec
             ) -> dict[str, str] | None:
                 return (
                     None
@@ -303,7 +402,7 @@ def plan_site(
                     else {"title": c.title[lang], "path": candidate_url(lang, spec, c)}
                 )
 
-            add_page(
+            out += site.pages(
                 f"candidate:{cand.id}",
                 "candidate.html",
                 {lang: candidate_url(lang, spec, cand) for lang in langs},
@@ -323,31 +422,54 @@ def plan_site(
                     for lang in langs
                 },
             )
+    return out
 
-    root_alts = alternates({lang: page_url(lang) for lang in langs}, "/")
-    shared = {"campaign": campaign, "strings": strings, "assets": asset_urls, "favicon": favicon}
-    outputs.append(
+
+def root_pages(site: SiteContext) -> list[Output]:
+    """``/`` (the language chooser) and the 404 page: outside any one language."""
+    root_alts = site.alternates(site.by_lang(), "/")
+    shared = {
+        "campaign": site.campaign,
+        "strings": site.strings,
+        "assets": site.asset_urls,
+        "favicon": site.favicon,
+    }
+    return [
         Output(
             path="index.html",
             template="root.html",
             context={**shared, "alternates": root_alts},
             url="/",
             alternates=tuple((a["hreflang"], a["path"]) for a in root_alts),
-        )
-    )
-    outputs.append(Output(path="404.html", template="404.html", context=shared))
+        ),
+        Output(path="404.html", template="404.html", context=shared),
+    ]
 
-    campaign_json: dict[str, Any] = {
+
+# ---------------------------------------------------------------------------
+# Data files
+
+
+def campaign_json(site: SiteContext) -> dict[str, Any]:
+    """``dist/campaign.json`` (docs/file-formats.md), checked with the core's own reader."""
+    campaign, langs = site.campaign, site.langs
+    specs = {spec.kind: spec for spec in campaign.lists}
+    data: dict[str, Any] = {
         "id": campaign.id,
         "title": dict(campaign.title),
         "opens": campaign.opens.isoformat(),
         "closes": campaign.closes.isoformat(),
         "daily_cap": campaign.daily_cap,
-        "api": api,
-        "receipt_key": receipt_key,
-        "vote_url": vote_urls,
-        # Only when content/campaign.yaml sets it: device mode keeps DESIGN's exact shape.
+        "api": site.api,
+        "receipt_key": site.receipt_key,
+        "vote_url": site.vote_urls(),
+        # Only when content/campaign.yaml sets it: device mode keeps the contract's exact shape.
         **({"identity": dict(campaign.identity)} if campaign.identity else {}),
+        **(site.share.campaign_json if site.share is not None else {}),
+        # For the ops tools (tally, audit): the lists and the results method, so that
+        # campaign.json alone defines the campaign (docs/file-formats.md).
+        "lists": [spec.to_json() for spec in campaign.lists],
+        "results": campaign.method.to_json(),
         "candidates": [
             {
                 "id": c.id,
@@ -358,24 +480,30 @@ def plan_site(
                     for lang in langs
                 },
             }
-            for c in content.candidates
+            for c in site.content.candidates
         ],
     }
-    outputs.append(Output(path="campaign.json", data=_json_bytes(campaign_json)))
-    outputs.append(Output(path="qr.svg", data=qr_svg[campaign.default_language].encode("utf-8")))
-    outputs.append(
+    # What the builder writes, the function and the ops tools must read: check it here.
+    CampaignRules.from_dict(data)
+    return data
+
+
+def data_files(
+    site: SiteContext, campaign_data: Mapping[str, Any], assets: Mapping[str, Asset]
+) -> list[Output]:
+    """campaign.json, the QR code, robots.txt and the fingerprinted assets."""
+    base = site.campaign.base_url
+    return [
+        Output(path="campaign.json", data=_json_bytes(campaign_data)),
+        Output(path="qr.svg", data=site.qr_svg[site.campaign.default_language].encode("utf-8")),
         Output(
             path="robots.txt",
             data=(
-                "User-agent: *\nAllow: /\nDisallow: /api/\n"
-                f"Sitemap: {campaign.base_url}/sitemap.xml\n"
+                f"User-agent: *\nAllow: /\nDisallow: /api/\nSitemap: {base}/sitemap.xml\n"
             ).encode(),
-        )
-    )
-    for asset in assets.values():
-        outputs.append(Output(path=asset.url.lstrip("/"), data=asset.data))
-    outputs.append(Output(path="sitemap.xml", data=_sitemap(outputs, campaign.base_url)))
-    return SitePlan(outputs=outputs, campaign_json=campaign_json)
+        ),
+        *(Output(path=asset.url.lstrip("/"), data=asset.data) for asset in assets.values()),
+    ]
 
 
 def _json_bytes(value: Any) -> bytes:

@@ -18,22 +18,18 @@ from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 
-from opstools.scoring import Method, MethodError, parse_method
-from sitegen.content import Campaign, Content
+from ballotbox.core.campaign import Method
+from ballotbox.core.formats import (
+    AUDIT_DIR,
+    NUMBER_FIELDS,
+    SCORE_FIELDS,
+    FormatError,
+    Results,
+)
+
+from sitegen.content import Content
 from sitegen.errors import BuildError
 from sitegen.render import format_date, last_day
-
-AUDIT_DIR = "audit"
-NUMBER_FIELDS = ("raw_votes", "removed_votes", "valid_votes")
-SCORE_FIELDS = ("public_score", "expert_score", "final_score")
-
-
-def method_of(campaign: Campaign, settings_path: Path) -> Method:
-    """The ``results:`` settings, validated on every build (published or not)."""
-    try:
-        return parse_method(campaign.results, campaign.languages)
-    except MethodError as err:
-        raise BuildError(str(err), settings_path) from err
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,80 +44,41 @@ def _fail(path: Path, message: str) -> BuildError:
     return BuildError(f"results.json: {message}", path)
 
 
-def _check_row(path: Path, row: Any) -> None:
-    if not isinstance(row, dict) or not isinstance(row.get("id"), str):
-        raise _fail(path, "each candidate needs an 'id'")
-    for name in ("rank", *NUMBER_FIELDS):
-        value = row.get(name)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise _fail(path, f"{row['id']}: {name!r} must be a whole number ≥ 0")
-    if row["valid_votes"] != row["raw_votes"] - row["removed_votes"]:
-        raise _fail(path, f"{row['id']}: valid_votes must be raw_votes − removed_votes")
-    for name in SCORE_FIELDS:
-        value = row.get(name)
-        ok = value is None and name == "expert_score"
-        if not ok and (isinstance(value, bool) or not isinstance(value, int | float)):
-            raise _fail(path, f"{row['id']}: {name!r} must be a number")
-    if not isinstance(row.get("selected"), bool):
-        raise _fail(path, f"{row['id']}: 'selected' must be true or false")
-
-
 def load_results(path: Path, content: Content) -> Published:
-    """Read and check results.json and the public export it names."""
+    """Read and check results.json (its format's own rules, then this campaign's) and
+    the public export it names."""
     try:
         raw = path.read_bytes()
         data = json.loads(raw)
     except (OSError, ValueError) as err:
         raise BuildError(f"cannot read results: {err}", path) from err
-    if not isinstance(data, dict) or data.get("format") != "topn-results/1":
-        raise _fail(path, "not a results file of `ops.py tally` (format topn-results/1)")
-    campaign = content.campaign
-    if data.get("campaign") != campaign.id:
-        raise _fail(path, f"is for campaign {data.get('campaign')!r}, not {campaign.id!r}")
     try:
-        lists = {item["kind"]: item for item in data["lists"]}
-        root = data["merkle"]["root"]
-        leaves = data["merkle"]["leaves"]
-        files: Mapping[str, str] = data["files"]
-        digests: Mapping[str, str] = data["sha256"]
-        proofs_dir = data["proofs"]["dir"]
-        datetime.fromisoformat(data["tallied_at"])
-        weights = data["method"]["weights"]
-        if not {"public", "expert"} <= set(weights):
-            raise KeyError("method.weights")
-    except (KeyError, TypeError, ValueError) as err:
-        raise _fail(path, f"incomplete ({err!r})") from err
-    if set(lists) != {spec.kind for spec in campaign.lists}:
+        results = Results.from_json(data)
+    except FormatError as err:
+        raise _fail(path, str(err)) from err
+    campaign = content.campaign
+    if results.campaign != campaign.id:
+        raise _fail(path, f"is for campaign {results.campaign!r}, not {campaign.id!r}")
+    if {item.kind for item in results.lists} != {spec.kind for spec in campaign.lists}:
         raise _fail(path, "its lists are not this campaign's lists")
     for spec in campaign.lists:
-        rows = lists[spec.kind].get("candidates")
-        if not isinstance(rows, list):
-            raise _fail(path, f"list {spec.kind!r} has no candidates")
-        for row in rows:
-            _check_row(path, row)
-        ids = sorted(row["id"] for row in rows)
+        ids = sorted(row.id for row in results.list_of(spec.kind).candidates)
         if ids != sorted(c.id for c in content.candidates_of(spec.kind)):
             raise _fail(path, f"list {spec.kind!r} does not name each candidate once")
-        if sorted(row["rank"] for row in rows) != list(range(1, len(rows) + 1)):
-            raise _fail(path, f"list {spec.kind!r}: ranks must be 1..{len(rows)}")
-    if not isinstance(root, str) or len(root) != 64 or not isinstance(leaves, int):
-        raise _fail(path, "the Merkle root must be 64 hex digits with a leaf count")
     out: dict[str, bytes] = {f"{AUDIT_DIR}/results.json": raw}
     folder = path.parent / AUDIT_DIR  # where `ops.py tally` wrote the public export
-    for name in files.values():
-        if "/" in name or name.startswith("."):
-            raise _fail(path, f"file name {name!r} must be a plain name")
+    for name in results.files.values():
         try:
             blob = (folder / name).read_bytes()
         except OSError as err:
             raise BuildError(f"public export file missing: {err}", folder / name) from err
-        if hashlib.sha256(blob).hexdigest() != digests.get(name):
+        if hashlib.sha256(blob).hexdigest() != results.sha256.get(name):
             raise BuildError("does not match the SHA-256 in results.json", folder / name)
         out[f"{AUDIT_DIR}/{name}"] = blob
     # Proof files are not hashed one by one: each is checked against the root by the
     # page and by `ops.py audit`, so a wrong one can only fail, never mislead.
-    for proof in sorted((folder / proofs_dir).glob("*.json")):
-        out[f"{AUDIT_DIR}/{proofs_dir}/{proof.name}"] = proof.read_bytes()
+    for proof in sorted((folder / results.proofs_dir).glob("*.json")):
+        out[f"{AUDIT_DIR}/{results.proofs_dir}/{proof.name}"] = proof.read_bytes()
     return Published(data=data, files=out)
 
 
@@ -213,13 +170,12 @@ def prepare(
     results: Path | None,
     content: Content,
     strings: Mapping[str, Mapping[str, str]],
-    settings_path: Path,
 ) -> tuple[dict[str, dict[str, Any]], Mapping[str, bytes]]:
     """The results page's context per language, and the files to publish under /audit/."""
     from sitegen.plan import candidate_url  # plan imports nothing from here
 
     campaign = content.campaign
-    method = method_of(campaign, settings_path)
+    method = campaign.method
     published = None if results is None else load_results(results, content)
     specs = {spec.kind: spec for spec in campaign.lists}
     pages = {

@@ -19,7 +19,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from opstools.scoring import NORMALISATIONS, TIE_KEYS
+from ballotbox.core.campaign import NORMALISATIONS, TIE_KEYS
+
 from sitegen.errors import BuildError
 
 TEMPLATE_USE = re.compile(r"\b(?:t|strings)\.(\w+)")

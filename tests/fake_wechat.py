@@ -6,6 +6,14 @@ and ``api.weixin.qq.com/sns/oauth2/access_token`` (HTTP 200 JSON, ``errcode`` on
 40013 wrong AppID, 40125 wrong secret, 40029 unknown code, 40163 code already used,
 -1 "system busy" when told to be. Each code names one user: ``user_for`` sets who signs
 in next, so tests can play one person on two phones.
+
+For the JS-SDK share card (issue 16) it also plays ``cgi-bin/stable_token`` (POST JSON;
+``force_refresh`` replaces the token, at most 20 times a day), ``cgi-bin/token`` and
+``cgi-bin/ticket/getticket``, counts every call, and answers the errcodes a refresher must
+survive: 40001 (the token was replaced elsewhere: ``invalidate_tokens``), 40164 (the
+caller's IP is not whitelisted: ``whitelisted = False``), 45009 (the daily quota is
+used up: ``quota`` calls a day) and any errcode queued in ``token_errors`` /
+``ticket_errors``.
 """
 
 from __future__ import annotations
@@ -32,6 +40,61 @@ class FakeWeChat:
         self.exchanges = 0
         self.lock = threading.Lock()
         self.url = ""
+        # JS-SDK: tokens, the ticket and what the refresher asked for.
+        self.token_calls = 0
+        self.forced_calls = 0
+        self.ticket_calls = 0
+        self.tokens: dict[str, str] = {}  # valid access_token -> the ticket it gets
+        self.current_token = ""
+        self.whitelisted = True
+        self.quota = 2000
+        self.token_errors: list[int] = []
+        self.ticket_errors: list[int] = []
+
+    def invalidate_tokens(self) -> None:
+        """Someone else replaced the token (another server called cgi-bin/token)."""
+        with self.lock:
+            self.tokens.clear()
+            self.current_token = ""
+
+    def valid_ticket(self) -> str | None:
+        """The jsapi_ticket WeChat would check signatures against right now."""
+        with self.lock:
+            return self.tokens.get(self.current_token)
+
+    def access_token(self, appid: str, secret: str, force: bool) -> dict[str, Any]:
+        with self.lock:
+            self.token_calls += 1
+            self.forced_calls += force
+            if not self.whitelisted:
+                return {"errcode": 40164, "errmsg": "invalid ip 203.0.113.7, not in whitelist"}
+            if self.token_calls > self.quota or (force and self.forced_calls > 20):
+                return {"errcode": 45009, "errmsg": "reach max api daily quota limit"}
+            if self.token_errors:
+                return {"errcode": self.token_errors.pop(0), "errmsg": "queued error"}
+            if appid != APPID:
+                return {"errcode": 40013, "errmsg": "invalid appid"}
+            if secret != SECRET:
+                return {"errcode": 40125, "errmsg": "invalid appsecret"}
+            if force or not self.current_token:
+                self.tokens.pop(self.current_token, None)
+                self.current_token = "TOKEN_" + secrets.token_hex(16)
+                self.tokens[self.current_token] = "TICKET_" + secrets.token_hex(20)
+            return {"access_token": self.current_token, "expires_in": 7200}
+
+    def jsapi_ticket(self, token: str, kind: str) -> dict[str, Any]:
+        with self.lock:
+            self.ticket_calls += 1
+            if not self.whitelisted:
+                return {"errcode": 40164, "errmsg": "invalid ip 203.0.113.7, not in whitelist"}
+            if self.ticket_errors:
+                return {"errcode": self.ticket_errors.pop(0), "errmsg": "queued error"}
+            if kind != "jsapi":
+                return {"errcode": 40097, "errmsg": "invalid args"}
+            ticket = self.tokens.get(token)
+            if ticket is None:
+                return {"errcode": 40001, "errmsg": "invalid credential, access_token is invalid"}
+            return {"errcode": 0, "errmsg": "ok", "ticket": ticket, "expires_in": 7200}
 
     def user_for(self, openid: str) -> None:
         self.next_user = openid
@@ -90,11 +153,35 @@ def _handler(fake: FakeWeChat) -> type[BaseHTTPRequestHandler]:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
                 return
+            if url.path == "/cgi-bin/token":
+                got = fake.access_token(query.get("appid", ""), query.get("secret", ""), False)
+                self._send(200, json.dumps(got).encode(), "application/json")
+                return
+            if url.path == "/cgi-bin/ticket/getticket":
+                got = fake.jsapi_ticket(query.get("access_token", ""), query.get("type", ""))
+                self._send(200, json.dumps(got).encode(), "application/json")
+                return
             if url.path == "/sns/oauth2/access_token":
                 body = json.dumps(fake.exchange(query)).encode()
                 self._send(200, body, "application/json")  # WeChat: errors are 200 too
                 return
             self._send(404, b"not found", "text/plain")
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            try:
+                body = json.loads(self.rfile.read(length))
+            except ValueError:
+                body = None
+            if urlsplit(self.path).path != "/cgi-bin/stable_token" or not isinstance(body, dict):
+                self._send(404, b"not found", "text/plain")
+                return
+            if body.get("grant_type") != "client_credential":
+                got: dict[str, Any] = {"errcode": 40002, "errmsg": "invalid grant_type"}
+            else:
+                force = body.get("force_refresh") is True
+                got = fake.access_token(str(body.get("appid")), str(body.get("secret")), force)
+            self._send(200, json.dumps(got).encode(), "application/json")
 
         def _send(self, status: int, body: bytes, kind: str) -> None:
             self.send_response(status)

@@ -19,24 +19,6 @@ from ballotbox.core.receipt import receipt_text, vote_id
 
 from tests.votekit import CAMPAIGN_ID, INSIDE, Voter, campaign_dict, signer
 
-SETTINGS = """\
-id: {id}
-base_url: https://vote.example.org
-languages: [zh, en]
-default_language: zh
-title: {{zh: 测试评选, en: Test vote}}
-short_title: {{zh: 测试, en: Test}}
-organiser: {{zh: 主办方, en: Organiser}}
-opens: "2021-12-29T00:00:00+08:00"
-closes: "2022-01-10T00:00:00+08:00"
-daily_cap: 5
-lists:
-  - {{kind: event, folder: events, select: 1, title: {{zh: 大事, en: Events}},
-      candidates_title: {{zh: 候选大事, en: Candidate events}}}}
-  - {{kind: highlight, folder: highlights, select: 1, title: {{zh: 亮点, en: Highlights}},
-      candidates_title: {{zh: 候选亮点, en: Candidate highlights}}}}
-{results}"""
-
 
 def export_line(
     voter: Voter,
@@ -92,13 +74,11 @@ def write_jsonl(path: Path, lines: list[dict[str, Any]]) -> Path:
     return path
 
 
-def write_inputs(tmp: Path, results_yaml: str = "") -> dict[str, Path]:
-    """campaign.json and campaign.yaml for the votekit campaign, in ``tmp``."""
+def write_inputs(tmp: Path) -> dict[str, Path]:
+    """campaign.json for the votekit campaign (lists and results method included), in ``tmp``."""
     campaign = tmp / "campaign.json"
     campaign.write_text(json.dumps(campaign_dict(), ensure_ascii=False), "utf-8")
-    settings = tmp / "campaign.yaml"
-    settings.write_text(SETTINGS.format(id=CAMPAIGN_ID, results=results_yaml), "utf-8")
-    return {"campaign": campaign, "settings": settings}
+    return {"campaign": campaign}
 
 
 def experts_csv(scores: dict[str, list[int]]) -> str:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
-from ballotbox.stores.base import VoteStore
+from ballotbox.core.store import VoteStore
 from ballotbox.stores.dynamodb import DynamoStore
 from ballotbox.stores.sqlite import SqliteStore
 

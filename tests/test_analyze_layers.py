@@ -419,7 +419,7 @@ def test_campaign_titles_name_the_candidates(tmp_path: Path, scenario) -> None: 
     # A broken campaign file is a clear error, and nothing is written.
     campaign.write_text("{not json", "utf-8")
     code, _ = run(path, tmp_path / "out2", "--campaign", str(campaign))
-    assert code == 2
+    assert code == 1  # ops.py's convention: an input refused
     assert not (tmp_path / "out2").exists()
 
 
@@ -499,7 +499,7 @@ def test_missing_file_is_a_clear_bilingual_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code, _ = run(tmp_path / "nope.jsonl", tmp_path / "out")
-    assert code == 2
+    assert code == 1  # ops.py's convention: an input refused
     assert "找不到" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
 

@@ -22,8 +22,8 @@ from ballotbox.core.errors import (
 from ballotbox.core.privacy import Hasher, network_prefix
 from ballotbox.core.receipt import vote_id
 from ballotbox.core.service import cast_vote, voter_status
+from ballotbox.core.store import RecordOutcome
 from ballotbox.core.window import window_state
-from ballotbox.stores.base import RecordOutcome
 from hypothesis import given
 from hypothesis import strategies as st
 from nacl.signing import VerifyKey

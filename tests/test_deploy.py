@@ -1,7 +1,7 @@
 """``build.py deploy`` against moto, in-process and offline.
 
 The site builder and the wheel download are injected (a tiny fake ``dist/`` and a tiny
-wheel), so these tests depend on neither the lead's builder nor the network.
+wheel), so these tests depend on neither the site builder nor the network.
 """
 
 from __future__ import annotations
@@ -83,9 +83,9 @@ def test_uploads_carry_content_type_and_cache_control(site: Path, bucket: tuple[
     s3, name = bucket
     sync.upload(s3, name, sync.plan(sync.local_files(site), {}))
     expected = {
-        "index.html": ("text/html; charset=utf-8", sync.SHORT_CACHE),
-        "zh/": ("text/html; charset=utf-8", sync.SHORT_CACHE),
-        "zh/vote/": ("text/html; charset=utf-8", sync.SHORT_CACHE),
+        "index.html": ("text/html; charset=utf-8", sync.HTML_CACHE),
+        "zh/": ("text/html; charset=utf-8", sync.HTML_CACHE),
+        "zh/vote/": ("text/html; charset=utf-8", sync.HTML_CACHE),
         "campaign.json": ("application/json", sync.SHORT_CACHE),
         "qr.svg": ("image/svg+xml", sync.SHORT_CACHE),
         "assets/app.3f2a9c1d.js": ("text/javascript; charset=utf-8", sync.LONG_CACHE),
@@ -99,6 +99,7 @@ def test_uploads_carry_content_type_and_cache_control(site: Path, bucket: tuple[
     assert alias == (site / "zh" / "index.html").read_bytes()
     assert sync.LONG_CACHE == "public, max-age=31536000, immutable"
     assert sync.SHORT_CACHE == "public, max-age=60, must-revalidate"
+    assert sync.HTML_CACHE == "no-cache"  # pages revalidate (WeChat's browser cache)
 
 
 def test_only_changed_files_are_uploaded_and_invalidated(

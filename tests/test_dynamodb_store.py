@@ -22,8 +22,8 @@ from ballotbox.core.errors import DailyLimitReached, NonceReused, Unavailable
 from ballotbox.core.privacy import Hasher
 from ballotbox.core.receipt import receipt_text, vote_id
 from ballotbox.core.signature import Signer
+from ballotbox.core.store import VoteRecord
 from ballotbox.stores import schema
-from ballotbox.stores.base import VoteRecord
 from ballotbox.stores.dynamodb import (
     DEFAULT_DEADLINE_S,
     DynamoStore,
@@ -117,7 +117,7 @@ def ledger_item(vote: VoteRecord) -> dict[str, dict[str, str]]:
 
 
 def expected_transaction(vote: VoteRecord, cap: int) -> dict[str, Any]:
-    """The one request ``record`` must send: exactly the DESIGN's two conditional writes."""
+    """The one request ``record`` must send: exactly two conditional writes."""
     return {
         "ClientRequestToken": client_request_token(vote),
         "TransactItems": [

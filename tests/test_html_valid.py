@@ -19,6 +19,7 @@ import pytest
 from tests import resultskit as rk
 from tests.conftest import ROOT
 from tests.sitecheck import html_pages
+from tests.test_share_build import APPID, build, mini
 
 VNU = ROOT / "node_modules" / "vnu-jar" / "build" / "dist" / "vnu.jar"
 #: A page with two known errors: proves the checker runs and reports in this set-up.
@@ -52,7 +53,11 @@ def test_every_built_page_is_valid_html(
     published = rk.build_published(tmp)["dist"]
     canary = tmp / "canary.html"
     canary.write_text(CANARY, encoding="utf-8")
-    pages = html_pages(site) + html_pages(published)
+    # With WeChat share cards on, every page carries the share script (issue 16).
+    share_dir = tmp_path_factory.mktemp("share")
+    share_on = build(share_dir, mini(share_dir, f"wechat:\n  appid: {APPID}\n"))
+    assert 'id="wx-share"' in (share_on / "zh" / "vote" / "index.html").read_text("utf-8")
+    pages = html_pages(site) + html_pages(published) + html_pages(share_on)
     names = {p.relative_to(root).as_posix() for root in (site, published) for p in html_pages(root)}
     # Both languages of every page family, both states of the results page, and the 404.
     for lang in ("zh", "en"):

@@ -1,4 +1,4 @@
-"""Every row of DESIGN's error table, through the sans-I/O layer and the Lambda adapter.
+"""Every row of the error table (docs/http-api.md), through the sans-I/O layer and Lambda.
 
 The ``client`` fixture runs each test twice: once calling ``Api.handle`` directly, once
 turning the same request into a real-shaped payload 2.0 event for ``vote_handler``.
@@ -21,8 +21,8 @@ import vote_handler
 from ballotbox.core.ballot import MAX_BODY
 from ballotbox.core.clock import BEIJING
 from ballotbox.core.encoding import b64u_encode
+from ballotbox.core.store import VoteStore
 from ballotbox.http import STATUS, Api, Request
-from ballotbox.stores.base import VoteStore
 from ballotbox.stores.sqlite import SqliteStore
 from hypothesis import given, settings
 from hypothesis import strategies as st

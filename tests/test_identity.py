@@ -439,3 +439,25 @@ def test_wechat_sign_in_through_the_api(make_api: Any, wechat: FakeWeChat) -> No
     person = next(client.api.store.iter_votes()).person
     assert person == votekit.hasher().person("oCarol")
     assert "oCarol" not in person
+
+
+def test_the_credential_travels_in_its_own_header_past_an_edge_signature(make_api: Any) -> None:
+    """DESIGN §4: X-Vote-Credential; CloudFront's OAC puts its SigV4 in Authorization."""
+    campaign = policy_campaign(mode="wechat", wechat_appid=APPID, credential_minutes=30)
+    client = make_api(campaign, wechat=OneUserExchange("oAlice"))
+    phone = Voter()
+    token = client.credential(phone, code="c1")["credential"]
+    sigv4 = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20211230/us-east-1/lambda/aws4_request"
+    body = phone.vote_body("e01")
+    status, _, data = client.call(
+        "POST", "/api/vote", body, **{"x-vote-credential": token, "authorization": sigv4}
+    )
+    assert status == 200, data
+    # The edge's signature alone is no credential (and no malformed Bearer either).
+    status, _, data = client.call("POST", "/api/vote", phone.vote_body("e02"), authorization=sigv4)
+    assert (status, data["error"]) == (401, "credential_missing")
+    status, _, report = client.call(
+        "GET", "/api/status", query=f"voter={phone.public}", **{"x-vote-credential": token}
+    )
+    assert status == 200
+    assert report["votes_left"]["e01"] == report["votes_left"]["e02"] - 1

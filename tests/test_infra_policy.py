@@ -1,4 +1,4 @@
-"""The security and durability promises of DESIGN section 6, read from the templates.
+"""The security and durability promises (README "Security and privacy"), read from the templates.
 
 Each test parses the CloudFormation YAML (cfn-lint's loader understands the short
 ``!Ref``/``!Sub`` tags) and checks a promise against both partitions' templates.
@@ -47,9 +47,19 @@ def as_list(value: Any) -> list[Any]:
 
 def policy_statements(template: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """Every statement a role can hold, including those present only under a condition."""
-    for role in resources(template, "AWS::IAM::Role").values():
-        for policy in role["Properties"].get("Policies", []):
-            for statement in policy["PolicyDocument"]["Statement"]:
+    documents = [
+        policy["PolicyDocument"]
+        for role in resources(template, "AWS::IAM::Role").values()
+        for policy in role["Properties"].get("Policies", [])
+    ]
+    # Policies attached to a role from elsewhere (the WeChat share block's reader).
+    documents += [
+        p["Properties"]["PolicyDocument"]
+        for p in resources(template, "AWS::IAM::RolePolicy").values()
+    ]
+    for document in documents:
+        if document:
+            for statement in document["Statement"]:
                 if "Fn::If" in statement:
                     _, when_true, when_false = statement["Fn::If"]
                     assert when_false == {"Ref": "AWS::NoValue"}, statement
@@ -132,12 +142,21 @@ def test_no_wildcard_actions_or_resources(template: dict[str, Any]) -> None:
             text = resource.get("Fn::Sub", "") if isinstance(resource, dict) else resource
             if text.endswith("/*"):
                 # The one pattern: a KMS key, usable only via SSM for our own parameters.
-                assert statement["Action"] == "kms:Decrypt"
                 condition = statement["Condition"]
                 assert "kms:ViaService" in condition["StringEquals"]
                 context = "kms:EncryptionContext:PARAMETER_ARN"
-                if "ForAnyValue:StringEquals" in condition:
+                if statement["Action"] != "kms:Decrypt":
+                    # Only the WeChat ticket refresher writes SecureStrings: its own two.
+                    assert statement["Action"] == ["kms:Decrypt", "kms:Encrypt"]
+                    arns = condition["ForAnyValue:StringEquals"][context]
+                    assert refers_to(arns[0], "WeChatSecretParameterName")
+                    assert all("/wechat/" in arn["Fn::Sub"] for arn in arns[1:])
+                elif "ForAnyValue:StringEquals" in condition:
                     assert len(condition["ForAnyValue:StringEquals"][context]) == 2
+                elif "/wechat/jsapi-ticket" in str(condition["StringEquals"][context]):
+                    # The vote function reads the share ticket (issue 16), nothing else.
+                    arn = condition["StringEquals"][context]["Fn::Sub"]
+                    assert arn.endswith(":parameter/${AWS::StackName}/wechat/jsapi-ticket")
                 else:  # the WeChat AppSecret, in wechat mode only
                     assert refers_to(
                         condition["StringEquals"][context], "WeChatSecretParameterName"
@@ -221,7 +240,7 @@ def test_table_keys_are_the_ones_the_function_uses(template: dict[str, Any]) -> 
 
 
 def test_function_runtime_concurrency_and_environment(template: dict[str, Any]) -> None:
-    function = one(template, "AWS::Lambda::Function")
+    function = template["Resources"]["VoteFunction"]["Properties"]
     assert function["Runtime"] in {"python3.12", "python3.13"}
     assert function["Architectures"] == ["arm64"]
     assert function["ReservedConcurrentExecutions"] == {"Ref": "ReservedConcurrency"}
@@ -327,7 +346,14 @@ def test_api_behaviour_is_uncached_and_forwards_what_the_function_hashes(
         "OriginRequestPolicyConfig"
     ]
     assert forwarded["QueryStringsConfig"] == {"QueryStringBehavior": "all"}
-    assert forwarded["HeadersConfig"]["Headers"] == ["CloudFront-Viewer-Address", "User-Agent"]
+    assert forwarded["HeadersConfig"]["Headers"] == [
+        "CloudFront-Viewer-Address",
+        "Content-Type",
+        "User-Agent",
+        "X-Proof-Of-Work",
+        "X-Vote-Credential",
+        "x-amz-content-sha256",
+    ]
     assert forwarded["CookiesConfig"] == {"CookieBehavior": "none"}
 
 
@@ -364,7 +390,12 @@ def test_global_api_origin_is_signed_by_origin_access_control() -> None:
         for c in controls.values()
     }
     assert kinds == {"s3", "lambda"}
-    permissions = [p["Properties"] for p in resources(stack, "AWS::Lambda::Permission").values()]
+    permissions = [
+        p["Properties"]
+        for p in resources(stack, "AWS::Lambda::Permission").values()
+        if not refers_to(p["Properties"]["FunctionName"], "ShareRefresherFunction")
+    ]
+    assert permissions
     assert all(p["Principal"] == "cloudfront.amazonaws.com" for p in permissions)
     assert all(refers_to(p["SourceArn"], "Distribution") for p in permissions)
 
@@ -456,7 +487,41 @@ def test_cloudfront_may_invoke_the_function_only_through_its_url() -> None:
     stack = load("stack.yaml")
     permissions = resources(stack, "AWS::Lambda::Permission").values()
     invoke = [
-        p["Properties"] for p in permissions if p["Properties"]["Action"] == "lambda:InvokeFunction"
+        p["Properties"]
+        for p in permissions
+        if p["Properties"]["Action"] == "lambda:InvokeFunction"
+        # The WeChat ticket refresher is invoked by its schedule (checked below).
+        and not refers_to(p["Properties"]["FunctionName"], "ShareRefresherFunction")
     ]
     assert invoke
     assert all(p.get("InvokedViaFunctionUrl") is True for p in invoke)
+
+
+# ---------------------------------------------------------------------- WeChat share block
+
+
+def test_wechat_share_block_is_optional_identical_in_both_partitions_and_single() -> None:
+    """Issue 16: one refresher (concurrency 1) in a VPC with a fixed egress IP, only on demand."""
+    world, china = load("stack.yaml"), load("stack-cn.yaml")
+    share = {n: r for n, r in world["Resources"].items() if n.startswith("Share")}
+    assert share == {n: r for n, r in china["Resources"].items() if n.startswith("Share")}
+    assert all(r["Condition"] == "HasWeChatShare" for r in share.values())
+    kinds = {r["Type"] for r in share.values()}
+    assert {"AWS::EC2::NatGateway", "AWS::EC2::EIP", "AWS::Events::Rule"} <= kinds
+    function = share["ShareRefresherFunction"]["Properties"]
+    assert function["ReservedConcurrentExecutions"] == 1
+    assert function["Handler"] == "wechat_refresher.handler"
+    assert refers_to(function["VpcConfig"]["SubnetIds"], "SharePrivateSubnet")
+    nat = share["ShareNatGateway"]["Properties"]
+    assert refers_to(nat["AllocationId"], "ShareEgressAddress")
+    assert refers_to(nat["SubnetId"], "SharePublicSubnet")
+    permission = share["ShareScheduleInvokesRefresher"]["Properties"]
+    assert permission["Principal"] == "events.amazonaws.com"
+    assert refers_to(permission["SourceArn"], "ShareRefresherSchedule")
+    assert world["Outputs"]["ShareEgressIp"]["Condition"] == "HasWeChatShare"
+    env = world["Resources"]["VoteFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["WECHAT_TICKET_PARAM"]["Fn::If"][0] == "HasWeChatShare"
+    # The vote function may read the ticket, never the refresher's state (access_token).
+    reader = share["ShareTicketReader"]["Properties"]
+    assert reader["RoleName"] == {"Ref": "FunctionRole"}
+    assert "ticket-state" not in str(reader["PolicyDocument"])

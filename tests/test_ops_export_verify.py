@@ -12,7 +12,7 @@ import pytest
 from ballotbox.core.ballot import parse_request
 from ballotbox.core.campaign import Campaign
 from ballotbox.core.service import cast_vote
-from ballotbox.stores.base import VoteRecord
+from ballotbox.core.store import VoteRecord
 from ballotbox.stores.sqlite import SqliteStore
 
 import ops

@@ -51,8 +51,6 @@ def tally(p: dict[str, Path], *extra: str) -> int:
             str(p["experts"]),
             "--campaign",
             str(p["campaign"]),
-            "--settings",
-            str(p["settings"]),
             "--out",
             str(p["out"]),
             *extra,
@@ -191,6 +189,22 @@ def test_bad_experts_file_stops_the_tally(
     assert not p["out"].exists()
 
 
+def test_a_campaign_json_without_lists_and_method_stops_the_tally(
+    world: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The tally reads the lists and the method from campaign.json alone, so an older
+    campaign.json (built before they were added) is refused, never guessed at."""
+    p = world["paths"]
+    old = json.loads(p["campaign"].read_text("utf-8"))
+    del old["lists"], old["results"]
+    p["campaign"].write_text(json.dumps(old), "utf-8")
+    assert tally(p) == 1
+    err = capsys.readouterr().err
+    assert "no 'lists' and 'results'" in err
+    assert "重新生成网站" in err
+    assert not p["out"].exists()
+
+
 def test_inputs_inside_the_export_folder_are_refused(world: dict[str, Any]) -> None:
     p = world["paths"]
     inside = p["out"].parent / "audit" / "ledger.jsonl"
@@ -208,8 +222,6 @@ def test_public_only_tally_without_experts(world: dict[str, Any]) -> None:
         str(p["ledger"]),
         "--campaign",
         str(p["campaign"]),
-        "--settings",
-        str(p["settings"]),
         "--out",
         str(p["out"]),
     ]

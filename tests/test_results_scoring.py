@@ -10,16 +10,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ballotbox.core.campaign import ListSpec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from opstools.experts import ExpertsError, mean_scores, parse_experts
 from opstools.invalidations import Removals
 from opstools.scoring import Count, Method, MethodError, parse_method, rank_list
-from opstools.tally import ListSpec, compute, scan
+from opstools.tally import compute, scan
 from opstools.verify import Auditor, load_auditor
 from tests import resultskit as rk
-from tests.votekit import campaign_dict
+from tests.votekit import campaign
 
 IDS = ["a", "b", "c", "d"]
 METHOD = parse_method({}, ["zh", "en"])
@@ -191,7 +192,7 @@ def _tally(auditor: Auditor, lines: list[tuple[int, str]], removals: Removals) -
     result = scan(lines, auditor, removals)
     return compute(
         result,
-        campaign=campaign_dict(),
+        campaign=campaign(),
         lists=LISTS,
         method=METHOD,
         expert_scores=EXPERTS,

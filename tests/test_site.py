@@ -42,10 +42,14 @@ def test_every_candidate_has_a_page_in_both_languages(site: Path) -> None:
 
 def test_campaign_json_follows_the_contract(site: Path) -> None:
     data = json.loads((site / "campaign.json").read_text(encoding="utf-8"))
+    # The contract's fields, plus the documented additions for the ops tools
+    # (docs/file-formats.md): the lists with what they select, and the results method.
     assert set(data) == {
         "id", "title", "opens", "closes", "daily_cap", "api", "receipt_key", "vote_url",
-        "candidates",
+        "candidates", "lists", "results",
     }  # fmt: skip
+    assert data["lists"] == [{"kind": "event", "select": 10}, {"kind": "highlight", "select": 10}]
+    assert data["results"]["tie_break"][-1] == "order"
     assert data["opens"] == "2021-12-29T00:00:00+08:00"
     assert data["closes"] == "2022-01-10T00:00:00+08:00"
     assert data["daily_cap"] == 5
@@ -132,7 +136,7 @@ def test_every_local_link_resolves(site: Path) -> None:
 
 
 def test_page_budgets_on_the_built_files(site: Path) -> None:
-    """DESIGN §5: HTML ≤ 14 KB compressed, first load ≤ 30 KB, few requests."""
+    """The page budget (bench/README.md): HTML ≤ 14 KB compressed, first load ≤ 30 KB."""
     for path in html_pages(site):
         page = parse(path)
         html = path.read_bytes()

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from ballotbox.core.errors import DailyLimitReached, NonceReused
 from ballotbox.core.receipt import receipt_text
-from ballotbox.stores.base import VoteRecord, VoteStore
+from ballotbox.core.store import VoteRecord, VoteStore
 
 from tests.store_factories import FACTORIES
 
@@ -128,7 +128,7 @@ def test_iter_votes_streams_everything_recorded(store: VoteStore) -> None:
     )
 
 
-#: moto is not thread-safe (DESIGN §3: its in-process mock is for sequential tests), so
+#: moto is not thread-safe (its in-process mock is for sequential tests), so
 #: the DynamoDB store's race-freedom rests on its transaction's conditions, which
 #: tests/test_dynamodb_store.py checks with botocore's Stubber.
 THREAD_SAFE = sorted(name for name in FACTORIES if name != "dynamodb")

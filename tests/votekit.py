@@ -16,7 +16,7 @@ from ballotbox.core.encoding import b64u_encode
 from ballotbox.core.errors import DailyLimitReached, NonceReused, Unavailable
 from ballotbox.core.privacy import Hasher
 from ballotbox.core.signature import Signer
-from ballotbox.stores.base import RecordOutcome, VoteRecord
+from ballotbox.core.store import RecordOutcome, VoteRecord
 from nacl.signing import SigningKey
 
 CAMPAIGN_ID = "test-2021-top10"
@@ -39,6 +39,12 @@ def campaign_dict(receipt_key: str | None = None, cap: int = 5) -> dict[str, Any
         "api": "/api/",
         "receipt_key": receipt_key or Signer(RECEIPT_SEED).public_key_b64,
         "vote_url": {"zh": "/zh/vote/", "en": "/en/vote/"},
+        "lists": [{"kind": "event", "select": 1}, {"kind": "highlight", "select": 1}],
+        "results": {
+            "weights": {"public": 0.5, "expert": 0.5},
+            "normalisation": "max",
+            "tie_break": ["expert_score", "valid_votes", "order"],
+        },
         "candidates": [
             {
                 "id": c,

@@ -14,10 +14,15 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
-from ballotbox.core.ballot import MAX_BODY, check_issued_at, parse_request, strict_json
+from ballotbox.core.ballot import (
+    MAX_BODY,
+    check_issued_at,
+    parse_request,
+    parse_voter_key,
+    strict_json,
+)
 from ballotbox.core.campaign import Campaign
 from ballotbox.core.clock import BEIJING, beijing_iso
-from ballotbox.core.encoding import b64u_decode
 from ballotbox.core.errors import (
     BadIssuedAt,
     BadSignature,
@@ -34,9 +39,11 @@ from ballotbox.core.errors import (
     ProofExpired,
     ProofInvalid,
     ProofRequired,
+    ShareUnavailable,
     Unavailable,
     UnknownCandidate,
     UnsupportedMediaType,
+    UrlNotAllowed,
     VoteError,
     VotingClosed,
     VotingNotOpen,
@@ -56,12 +63,13 @@ from ballotbox.core.privacy import Hasher
 from ballotbox.core.ratelimit import NetworkLimiter
 from ballotbox.core.service import cast_vote, success_body, voter_status
 from ballotbox.core.signature import Signer
-from ballotbox.stores.base import VoteStore
+from ballotbox.core.store import VoteStore
 
 if TYPE_CHECKING:  # the client (and urllib) is imported only where wechat mode runs
+    from ballotbox.jssdk import JsSdk
     from ballotbox.wechat import OpenIdExchange
 
-#: DESIGN section 4's error table: the only place a refusal becomes a status.
+#: The error table of docs/http-api.md: the only place a refusal becomes a status.
 STATUS: dict[type[VoteError], int] = {
     MalformedRequest: 400,
     BadIssuedAt: 400,
@@ -76,6 +84,7 @@ STATUS: dict[type[VoteError], int] = {
     VotingClosed: 403,
     ProofRequired: 403,
     NotFound: 404,
+    UrlNotAllowed: 403,
     MethodNotAllowed: 405,
     NonceReused: 409,
     PayloadTooLarge: 413,
@@ -85,7 +94,25 @@ STATUS: dict[type[VoteError], int] = {
     DailyLimitReached: 429,
     NetworkLimited: 429,
     Unavailable: 503,
+    ShareUnavailable: 503,
 }
+
+
+def status_of(error: VoteError) -> int:
+    """The table's status for a refusal, found along its class hierarchy.
+
+    Walking the MRO means a new subclass (say a finer ``MalformedRequest``) answers
+    its parent's status rather than falling through to a 503; a refusal class with
+    no ancestor in the table is a programming error that tests/test_boundaries.py
+    catches for every class in the package.
+    """
+    for cls in type(error).__mro__:
+        status = STATUS.get(cls)
+        if status is not None:
+            return status
+    raise LookupError(f"{type(error).__name__} has no status in the error table")
+
+
 #: 401s that a credential would cure: they name the scheme (RFC 9110 WWW-Authenticate).
 _BEARER_401 = (CredentialMissing, CredentialInvalid, CredentialExpired)
 
@@ -94,12 +121,15 @@ JSON_HEADERS: Mapping[str, str] = {
     "Cache-Control": "no-store",
 }
 ROUTES: Mapping[str, str] = {"/api/vote": "POST", "/api/status": "GET", "/api/health": "GET"}
-#: Routes that exist only in the identity modes that use them (device mode: DESIGN's three).
+#: Routes that exist only in the identity modes that use them (device mode: the three
+#: of docs/http-api.md).
 MODE_ROUTES: Mapping[str, Mapping[str, str]] = {
     "device": {},
     "device+pow": {"/api/challenge": "GET", "/api/credential": "POST"},
     "wechat": {"/api/credential": "POST"},
 }
+#: Only when the campaign sets a WeChat AppID for share cards (issue 16).
+JSSDK_ROUTE = "/api/wechat/jssdk"
 CREDENTIAL_FIELDS = {"device+pow": frozenset({"voter"}), "wechat": frozenset({"voter", "code"})}
 
 
@@ -139,11 +169,11 @@ def error_response(error: VoteError, route: str) -> Response:
         extra["Retry-After"] = str(error.retry_after)
     if isinstance(error, _BEARER_401):
         extra["WWW-Authenticate"] = 'Bearer realm="vote"'
-    allow = {**ROUTES, **MODE_ROUTES["device+pow"]}.get("/api/" + route)
+    allow = {**ROUTES, **MODE_ROUTES["device+pow"], JSSDK_ROUTE: "GET"}.get("/api/" + route)
     if isinstance(error, MethodNotAllowed) and allow:
         extra["Allow"] = allow
     return json_response(
-        STATUS[type(error)],
+        status_of(error),
         {"error": error.code, "message": error.message()},
         route=route,
         code=error.code,
@@ -189,6 +219,7 @@ class Api:
         pow_bits: Callable[[], int] | None = None,
         wechat: OpenIdExchange | None = None,
         limiter: NetworkLimiter | None = None,
+        jssdk: JsSdk | None = None,
     ) -> None:
         self.campaign = campaign
         self.signer = signer
@@ -202,6 +233,9 @@ class Api:
         self.wechat = wechat
         self.tokens = TokenBox(hasher.subkey(b"tokens/v1"))
         self.limiter = limiter or NetworkLimiter(policy.network_burst, policy.network_per_minute)
+        self.jssdk = jssdk
+        if jssdk is not None:
+            self.routes[JSSDK_ROUTE] = "GET"
 
     def handle(self, request: Request) -> Response:
         """Answer one request. Refusals become the table's answers; bugs propagate."""
@@ -222,6 +256,9 @@ class Api:
                 return self._challenge(request)
             if route == "credential":
                 return self._credential(request)
+            if self.jssdk is not None and path == JSSDK_ROUTE:
+                body = self.jssdk.sign(request.query)
+                return json_response(200, body, route=route, code="ok")
             if not self.store.healthy():  # ready means able to record a vote
                 raise Unavailable("the store is not healthy")
             return json_response(200, {"ok": True}, route=route, code="ok")
@@ -242,7 +279,7 @@ class Api:
         mode = self.policy.mode
         if mode == "device":
             return None
-        token = bearer(request.headers.get("authorization"))
+        token = presented_credential(request.headers)
         if token is None:
             raise ProofRequired if mode == "device+pow" else CredentialMissing
         return check_credential(
@@ -288,7 +325,7 @@ class Api:
     def _challenge(self, request: Request) -> Response:
         """``GET /api/challenge?voter=K``: a sealed, expiring puzzle bound to the key."""
         voter = _one_voter(request.query)
-        _check_voter_key(voter)
+        parse_voter_key(voter)
         bits = self.pow_bits()
         challenge = issue_challenge(
             self.tokens,
@@ -313,7 +350,7 @@ class Api:
         mode = self.policy.mode
         fields = _json_object(request.body, CREDENTIAL_FIELDS[mode])
         voter = fields["voter"]
-        _check_voter_key(voter)
+        parse_voter_key(voter)
         now = self.clock().timestamp()
         if mode == "device+pow":
             proof = request.headers.get("x-proof-of-work")
@@ -346,6 +383,23 @@ class Api:
         return json_response(200, body, route="credential", code="ok")
 
 
+def presented_credential(headers: Mapping[str, str]) -> str | None:
+    """The credential a request carries: ``X-Vote-Credential``, else ``Authorization: Bearer``.
+
+    DESIGN section 4 puts it in its own header because CloudFront's origin access control
+    overwrites ``Authorization`` with its SigV4 signature (and CloudFront forwards no
+    ``Authorization`` on a GET). ``serve`` keeps accepting the Bearer form; a SigV4
+    ``Authorization`` (``AWS4-HMAC-SHA256 ...``) is the edge's, never the voter's.
+    """
+    token = headers.get("x-vote-credential", "").strip()
+    if token:
+        return token
+    authorization = headers.get("authorization", "")
+    if authorization.strip().upper().startswith("AWS4-"):
+        return None
+    return bearer(authorization)
+
+
 def _one_voter(query_string: str) -> str:
     try:
         query = parse_qs(query_string, keep_blank_values=True, strict_parsing=False)
@@ -355,15 +409,6 @@ def _one_voter(query_string: str) -> str:
     if len(voters) != 1:
         raise MalformedRequest("give exactly one voter")
     return voters[0]
-
-
-def _check_voter_key(voter: str) -> None:
-    try:
-        key = b64u_decode(voter)
-    except ValueError as exc:
-        raise MalformedRequest("voter is not base64url") from exc
-    if len(key) != 32:
-        raise MalformedRequest("voter must be a 32-byte key")
 
 
 def _json_object(body: bytes, fields: frozenset[str]) -> dict[str, str]:

@@ -9,20 +9,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.chmod(tmp, 0o644)  # mkstemp makes it private; a report is for reading
-    os.replace(tmp, path)
-
 
 DEFAULT_CAMPAIGN = Path("dist/campaign.json")
 
@@ -32,7 +21,7 @@ class CampaignUnreadable(Exception):
 
 
 def read_titles(path: Path) -> dict[str, dict[str, str]]:
-    """Candidate id -> {"zh", "en"} title, from dist/campaign.json (DESIGN section 4)."""
+    """Candidate id -> {"zh", "en"} title, from dist/campaign.json (docs/file-formats.md)."""
     try:
         data = json.loads(path.read_text("utf-8"))
         cands = data["candidates"]
@@ -50,12 +39,13 @@ def run(args: argparse.Namespace) -> int:
     from opstools.analyze.fuse import analyze, to_flags
     from opstools.analyze.load import ExportUnreadable, read_votes
     from opstools.analyze.report import render
+    from opstools.files import write_atomic
 
     src: Path = args.file
     out: Path = args.out
     if not src.is_file():
         print(f"找不到导出文件 / export file not found: {src}", file=sys.stderr)
-        return 2
+        return 1
     # Titles make the report readable; without a campaign file the ids are shown.
     campaign: Path | None = args.campaign
     if campaign is None and DEFAULT_CAMPAIGN.is_file():
@@ -66,14 +56,14 @@ def run(args: argparse.Namespace) -> int:
             titles = read_titles(campaign)
         except CampaignUnreadable as err:
             print(f"无法读取活动文件 / cannot read the campaign file: {err}", file=sys.stderr)
-            return 2
+            return 1
     size = src.stat().st_size
     with tqdm(total=size, unit="B", unit_scale=True, desc="read 读取", disable=None) as bar:
         try:
             table, bad = read_votes(src, bar.update)
         except ExportUnreadable as err:
             print(f"无法读取导出文件 / cannot read the export: {err}", file=sys.stderr)
-            return 2
+            return 1
     for m in bad[:20]:
         print(f"{src}:{m.line}: {m.reason}", file=sys.stderr)
     if len(bad) > 20:
@@ -94,8 +84,8 @@ def run(args: argparse.Namespace) -> int:
     steps.close()
     out.mkdir(parents=True, exist_ok=True)
     # Compact: flags.json stays under about 100 bytes per flagged vote.
-    _write_atomic(out / "flags.json", json.dumps(flags, ensure_ascii=False, separators=(",", ":")))
-    _write_atomic(out / "report.html", html)
+    write_atomic(out / "flags.json", json.dumps(flags, ensure_ascii=False, separators=(",", ":")))
+    write_atomic(out / "report.html", html)
     removed = sum(1 for v in flags["votes"] if v["level"] == "remove")
     print(
         f"{table.size} votes; remove {removed}, review {len(flags['votes']) - removed}; "

@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from ballotbox.core.clock import BEIJING
 
 from opstools.analyze.groups import Group, find_groups
 from opstools.analyze.load import VoteTable
@@ -54,7 +55,6 @@ from opstools.analyze.series import (
 TIME, BEHAVIOUR, NETWORK, COORD = 1, 2, 4, 8
 KIND_NAMES = {TIME: "time", BEHAVIOUR: "behaviour", NETWORK: "network", COORD: "coordination"}
 KIND_ZH = {TIME: "时间", BEHAVIOUR: "行为", NETWORK: "网络", COORD: "协同"}
-BEIJING = dt.timezone(dt.timedelta(hours=8))
 
 # A periodic run this long and this even removes on its own (see bench/README.md: no
 # organic candidate, hard negative included, produced one in the evaluation campaigns).
@@ -588,7 +588,7 @@ def window_profile(t: VoteTable, f: Findings, wi: int) -> dict[str, Any]:
 
 
 def to_flags(t: VoteTable, f: Findings) -> dict[str, Any]:
-    """flags.json as DESIGN section 4 describes it, with ``cases``.
+    """flags.json as docs/file-formats.md describes it, with ``cases``.
 
     A vote's (and a voter's) reasons are its case's id: the case holds the explanation
     once, in both languages, with every figure, so a flagged vote costs one short entry.

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
+from ballotbox.core.clock import BEIJING
 
 from opstools.analyze.load import VoteTable
 
@@ -25,7 +26,8 @@ MIN_MS = 60_000
 BIN_MS = 5 * MIN_MS
 HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
-BEIJING_MS = 8 * HOUR_MS
+#: Beijing's offset in ms, from the one definition of +08:00 (ballotbox.core.clock).
+BEIJING_MS = int(BEIJING.utcoffset(None).total_seconds()) * 1000
 BINS_PER_DAY = DAY_MS // BIN_MS
 NIGHT_HOURS = (1, 2, 3, 4, 5, 6)
 # Overdispersion: real traffic is lumpier than Poisson (friends vote together).

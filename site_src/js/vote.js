@@ -2,7 +2,7 @@
    networks, and receipts checked in the page.
 
    A classic ES2017 script, no framework: WeChat's in-app browsers (X5/XWeb) run old
-   Chromium cores. Contracts (ballot, POST /api/vote, GET /api/status) are DESIGN §4.
+   Chromium cores. Contracts (ballot, POST /api/vote, GET /api/status) are in docs/http-api.md.
    The page's texts and settings arrive in the page's JSON block: no extra request. */
 (function () {
   'use strict';
@@ -39,7 +39,7 @@
     });
   }
 
-  // -- encoding (DESIGN: base64url without padding everywhere) --------------------
+  // -- encoding (docs/http-api.md: base64url without padding) --------------------
 
   function b64u(bytes) {
     var s = '';
@@ -179,13 +179,19 @@
     return !!cred && cred.voter === me && Date.parse(cred.expires) - 60000 > Date.now() + skew;
   }
   function authHeaders(h) {
-    if (cred) h.Authorization = 'Bearer ' + cred.token;
+    // Its own header (DESIGN §4): CloudFront's origin access control overwrites
+    // Authorization with its signature, and forwards no Authorization on a GET.
+    if (cred) h['X-Vote-Credential'] = cred.token;
     return h;
   }
   async function credential(body, headers) {
+    var text = JSON.stringify(body);
     var res = await fetch(API + '/credential', {
-      method: 'POST', body: JSON.stringify(body), cache: 'no-store',
-      headers: Object.assign({ 'Content-Type': 'application/json' }, headers || {}),
+      method: 'POST', body: text, cache: 'no-store',
+      // Every POST carries its body's SHA-256: behind origin access control the Function
+      // URL refuses a POST without it (see send()).
+      headers: Object.assign({ 'Content-Type': 'application/json', 'x-amz-content-sha256': hex(await sha256(utf8(text))) },
+        headers || {}),
     });
     var data = await res.json();
     if (!res.ok) throw data;
@@ -382,6 +388,7 @@
     clearTimeout(timers[entry.nonce]);
     var res = null;
     var data = null;
+    lastSend = Date.now();
     try {
       res = await fetch(API + '/vote', {
         method: 'POST',
@@ -401,7 +408,7 @@
     if (code === 200 && data && (data.status === 'recorded' || data.status === 'duplicate')) {
       await settle(entry);
       await recorded(entry, data);
-    } else if (code >= 400 && code < 500 && code !== 408 && code !== 425) {
+    } else if (apiRefusal(res, code, data)) {
       await settle(entry);
       refused(entry, data);
     } else {
@@ -412,6 +419,16 @@
     }
     reachable = true;
     render();
+  }
+
+  function apiRefusal(res, code, data) {
+    // Only the API's own JSON refusal settles a ballot. A 403 from origin access control,
+    // the WAF or China's API Gateway (HTML, XML or plain text), a 5xx, a captive portal or
+    // no answer at all says nothing about the vote: it stays in the outbox and is resent.
+    // network_limited is the API asking for patience (Retry-After), not a verdict.
+    var type = res ? res.headers.get('Content-Type') || '' : '';
+    return code >= 400 && code < 500 && /^application\/json\b/i.test(type) && !!data &&
+      typeof data.error === 'string' && data.error !== 'network_limited';
   }
 
   async function settle(entry) {
@@ -451,6 +468,13 @@
     Object.keys(pending).forEach(function (n) { delete tries[n]; send(pending[n]); });
   }
 
+  var lastSend = 0;
+  function nudge() {
+    // The voter's next tap retries the outbox now rather than at the end of a long backoff
+    // (Android WebViews fire no 'online' event); at most once every few seconds.
+    if (Object.keys(pending).length && Date.now() - lastSend > 3000) flush();
+  }
+
   // -- the server's view: window state, today's counts, and when the day turns ------------
 
   var statusTimer = null;
@@ -460,7 +484,15 @@
     clearTimeout(statusTimer);
     try {
       var res = await fetch(API + '/status?voter=' + encodeURIComponent(me), { cache: 'no-store', headers: authHeaders({}) });
-      if (!res.ok) throw new Error('status ' + res.status);
+      if (!res.ok) {
+        var why = await res.json().catch(function () { return null; });
+        if (why && /^credential_/.test(why.error) && cred) {
+          cred = null; // expired while the page slept: sign in again, then ask again
+          await del('kv', 'credential');
+          if (await ensureIdentity()) return refresh();
+        }
+        throw new Error('status ' + res.status);
+      }
       status = await res.json();
       skew = Date.parse(status.now) - Date.now();
       reachable = true;
@@ -558,10 +590,17 @@
     }
     (await all('outbox')).forEach(function (e) { pending[e.nonce] = e; });
     receipts = await Promise.all((await all('receipts')).map(check));
-    window.addEventListener('online', function () { refresh(); flush(); });
-    document.addEventListener('visibilitychange', function () {
-      if (!document.hidden) { refresh(); flush(); }
-    });
+    // Retries never wait for 'online' alone (Android WebViews do not fire it): each send
+    // has its backoff timer, and coming back to the page or the voter's next tap also
+    // resend. 'online' stays as one more hint where it exists.
+    var wake = function () { refresh(); flush(); };
+    window.addEventListener('online', wake);
+    document.addEventListener('visibilitychange', function () { if (!document.hidden) wake(); });
+    // WeChat (and Safari) restore a page from the back-forward cache without reloading it:
+    // its status and counts are stale, and ballots may be waiting.
+    window.addEventListener('pageshow', function (e) { if (e.persisted) wake(); });
+    document.addEventListener('pointerdown', nudge, true);
+    document.addEventListener('keydown', nudge, true);
     if (!(await ensureIdentity())) return;
     flush(); // ballots signed on an earlier visit go out now
     await refresh();

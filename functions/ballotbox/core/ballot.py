@@ -1,4 +1,4 @@
-"""Parse a vote request and its ballot, refusing anything not exactly as DESIGN says.
+"""Parse a vote request and its ballot, refusing anything not exactly as docs/http-api.md says.
 
 The body is ``{"ballot": "<JSON text>", "signature": "<base64url>"}``. The ballot stays
 *text*: the signature covers its exact UTF-8 bytes, and the ledger keeps that text
@@ -128,6 +128,17 @@ def _bytes(obj: dict[str, Any], key: str, low: int, high: int) -> tuple[str, byt
     if not low <= len(raw) <= high:
         raise MalformedRequest(f"{key} must be {low}..{high} bytes")
     return text, raw
+
+
+def parse_voter_key(voter: str) -> bytes:
+    """A voter key given on its own (status, credential requests): 32 bytes of base64url."""
+    try:
+        key = b64u_decode(voter)
+    except ValueError as exc:
+        raise MalformedRequest("voter is not base64url") from exc
+    if len(key) != VOTER_KEY_BYTES:
+        raise MalformedRequest("voter must be a 32-byte key")
+    return key
 
 
 def parse_ballot(text: str) -> Ballot:

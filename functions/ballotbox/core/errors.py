@@ -176,3 +176,19 @@ class NetworkLimited(VoteError):
     def __init__(self, detail: str | None = None, retry_after: int = 1) -> None:
         super().__init__(detail)
         self.retry_after = retry_after
+
+
+class UrlNotAllowed(VoteError):
+    """The JS-SDK signs only this site's own pages (issue 16)."""
+
+    code = "url_not_allowed"
+    zh = "只能为本站的网页生成微信分享签名。"
+    en = "Only this site’s own pages can be signed for WeChat sharing."
+
+
+class ShareUnavailable(Unavailable):
+    """No valid jsapi_ticket yet (the refresher has not fetched one): a deliberate 503."""
+
+    code = "unavailable"
+    zh = "暂时无法生成微信分享签名，请稍后重试。"
+    en = "WeChat sharing cannot be signed right now; please try again later."

@@ -2,7 +2,8 @@
 
 Three modes, chosen per campaign (``campaign.json`` → ``identity.mode``):
 
-- ``device``: the anonymous device key, as DESIGN defines the ballot. Nothing here runs.
+- ``device``: the anonymous device key, as the ballot defines it (docs/http-api.md).
+  Nothing here runs.
 - ``device+pow``: a key must earn a *credential* with a proof of work before it votes.
 - ``wechat``: a key must earn a credential from a WeChat sign-in; the credential carries
   a keyed hash of the OpenID (the *person*), and the daily cap counts per person.
@@ -22,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal
@@ -49,10 +51,24 @@ DEFAULT_CREDENTIAL_MINUTES: Final = 120
 #: address; the WAF does the coarse limiting in the cloud.
 DEFAULT_NETWORK_BURST: Final = 1200
 DEFAULT_NETWORK_PER_MINUTE: Final = 6000
+#: WeChat's OAuth page (the silent ``snsapi_base`` sign-in of wechat mode); the vote page
+#: sends the voter there unless the campaign sets ``wechat_authorize_url``.
 WECHAT_AUTHORIZE_URL: Final = "https://open.weixin.qq.com/connect/oauth2/authorize"
 #: The person id's prefix: never confusable with a 43-character voter key.
 PERSON_PREFIX: Final = "wx:"
 _MAC_BYTES: Final = 16
+
+
+#: The ``identity`` block's numbers, by their campaign.yaml / campaign.json name:
+#: (default, lowest, highest). The one table the builder and the function both check.
+LIMITS: Final[Mapping[str, tuple[int, int, int]]] = {
+    "pow_difficulty": (DEFAULT_POW_BITS, 1, MAX_POW_BITS),
+    "credential_minutes": (DEFAULT_CREDENTIAL_MINUTES, 1, 24 * 60),
+    "network_burst": (DEFAULT_NETWORK_BURST, 1, 10**7),
+    "network_per_minute": (DEFAULT_NETWORK_PER_MINUTE, 1, 10**8),
+}
+#: An AppID or URL: printable ASCII without spaces.
+_TOKEN_TEXT: Final = re.compile(r"[\x21-\x7e]{1,200}")
 
 
 class IdentityConfigError(ValueError):
@@ -82,23 +98,24 @@ class IdentityPolicy:
         mode = data.get("mode", "device")
         if mode not in MODES:
             raise IdentityConfigError(f"identity.mode must be one of {MODES}, not {mode!r}")
-
-        def whole(name: str, default: int, low: int, high: int) -> int:
+        numbers = {}
+        for name, (default, low, high) in LIMITS.items():
             value = data.get(name, default)
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
                 raise IdentityConfigError(f"identity.{name} must be a whole number {low}..{high}")
-            return value
-
+            numbers[name] = value
         appid = data.get("wechat_appid")
-        if mode == "wechat" and (not isinstance(appid, str) or not appid):
+        if appid is not None and (not isinstance(appid, str) or not _TOKEN_TEXT.fullmatch(appid)):
+            raise IdentityConfigError("identity.wechat_appid must be a text without spaces")
+        if mode == "wechat" and appid is None:
             raise IdentityConfigError("identity.wechat_appid is needed in wechat mode")
         return cls(
             mode=mode,
-            pow_bits=whole("pow_difficulty", DEFAULT_POW_BITS, 1, MAX_POW_BITS),
-            credential_minutes=whole("credential_minutes", DEFAULT_CREDENTIAL_MINUTES, 1, 24 * 60),
-            wechat_appid=appid if isinstance(appid, str) else None,
-            network_burst=whole("network_burst", DEFAULT_NETWORK_BURST, 1, 10**7),
-            network_per_minute=whole("network_per_minute", DEFAULT_NETWORK_PER_MINUTE, 1, 10**8),
+            pow_bits=numbers["pow_difficulty"],
+            credential_minutes=numbers["credential_minutes"],
+            wechat_appid=appid,
+            network_burst=numbers["network_burst"],
+            network_per_minute=numbers["network_per_minute"],
         )
 
 

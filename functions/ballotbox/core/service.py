@@ -10,15 +10,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ballotbox.core.ballot import VOTER_KEY_BYTES, VoteRequest
+from ballotbox.core.ballot import VoteRequest, parse_voter_key
 from ballotbox.core.campaign import Campaign
 from ballotbox.core.clock import beijing_day, beijing_iso
-from ballotbox.core.encoding import b64u_decode
-from ballotbox.core.errors import MalformedRequest, UnknownCandidate, WrongCampaign
+from ballotbox.core.errors import UnknownCandidate, WrongCampaign
 from ballotbox.core.receipt import receipt_text, vote_id
 from ballotbox.core.signature import Signer, verify
+from ballotbox.core.store import RecordOutcome, VoteRecord, VoteStore
 from ballotbox.core.window import State, require_open, window_state
-from ballotbox.stores.base import RecordOutcome, VoteRecord, VoteStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +37,7 @@ class StatusReport:
 
 
 def success_body(outcome: RecordOutcome) -> dict[str, Any]:
-    """The 200 answer: exactly DESIGN's fields."""
+    """The 200 answer: exactly the fields of docs/http-api.md."""
     record = outcome.record
     return {
         "status": outcome.status,
@@ -115,12 +114,7 @@ def voter_status(
 
     With a ``person`` (wechat mode) the counts are the person's, whatever key asks.
     """
-    try:
-        key = b64u_decode(voter)
-    except ValueError as exc:
-        raise MalformedRequest("voter is not base64url") from exc
-    if len(key) != VOTER_KEY_BYTES:
-        raise MalformedRequest("voter must be a 32-byte key")
+    parse_voter_key(voter)
     day = beijing_day(now)
     used = store.votes_used(person or voter, day)
     return StatusReport(

@@ -1,1 +1,1 @@
-"""Vote stores: one interface (``base.VoteStore``), one contract suite, several backends."""
+"""Vote stores: backends of ``ballotbox.core.store.VoteStore``, one contract suite."""

@@ -26,9 +26,10 @@ from typing import Any, Final
 from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
 
+from ballotbox.core.clock import BEIJING
 from ballotbox.core.errors import DailyLimitReached, NonceReused, Unavailable
+from ballotbox.core.store import RecordOutcome, VoteRecord
 from ballotbox.stores import schema
-from ballotbox.stores.base import RecordOutcome, VoteRecord
 
 #: Error codes (of a whole call, or of one cancellation reason) that mean "try again":
 #: the service was busy or another transaction touched the same item. DynamoDB does not
@@ -57,7 +58,6 @@ _BACKOFF_CAP_S: Final = 0.5
 #: A cap counter lives this many days past its Beijing day, then TTL may drop it
 #: (TTL deletion is lazy, up to days late; ``votes_used`` only ever asks about today).
 CAPS_TTL_DAYS: Final = 3
-_BEIJING: Final = dt.timezone(dt.timedelta(hours=8))
 #: Key of the item ``healthy`` asks for; never a real vote id (those are 22 characters).
 _HEALTH_PROBE_KEY: Final = "health-probe"
 
@@ -82,7 +82,7 @@ def _client_config() -> Config:
 
 def caps_expiry(day: str) -> int:
     """Epoch seconds at which the counter of Beijing ``day`` may be dropped by TTL."""
-    start = dt.datetime.fromisoformat(day).replace(tzinfo=_BEIJING)
+    start = dt.datetime.fromisoformat(day).replace(tzinfo=BEIJING)
     return int((start + dt.timedelta(days=1 + CAPS_TTL_DAYS)).timestamp())
 
 

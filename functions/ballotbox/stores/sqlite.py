@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ballotbox.core.errors import DailyLimitReached, NonceReused, Unavailable, VoteError
-from ballotbox.stores.base import RecordOutcome, VoteRecord
+from ballotbox.core.store import RecordOutcome, VoteRecord
 
 SCHEMA_VERSION = 2
 #: The ledger's file name inside a data directory (``serve --data``, ``export --data``).

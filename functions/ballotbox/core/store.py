@@ -1,5 +1,8 @@
 """The store interface every backend implements, and the records it keeps.
 
+Part of the core: ``service`` depends on this protocol, and the stores in
+``ballotbox/stores/`` implement it (they depend on the core, never the reverse).
+
 The store owns the atomic rules: replay, nonce reuse and the daily cap are decided
 inside one conditional write (a DynamoDB transaction, a SQLite transaction), never
 by reading first and writing after.
@@ -28,7 +31,7 @@ class VoteRecord:
     receipt_signature: str  # base64url
     net: str  # keyed hash of the client's network prefix (IPv4 /24, IPv6 /48)
     ua: str  # keyed hash of the User-Agent
-    # Identity modes (README "Identity modes"); the defaults are DESIGN's device mode.
+    # Identity modes (README "Identity modes"); the defaults are device mode.
     identity: str = "device"  # device | device+pow | wechat
     person: str = ""  # wechat: "wx:" + keyed hash of the OpenID; never the raw OpenID
 
