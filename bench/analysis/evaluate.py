@@ -35,6 +35,8 @@ import numpy as np
 import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+# The analysis shares ballotbox.core (the Lambda zip root, functions/) as ops.py does.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "functions"))
 
 from bench.analysis.generate import FAMILIES, NEGATIVES, generate_with_params, write
 from bench.analysis.seeds import EVALUATION, HELD_OUT
