@@ -386,7 +386,7 @@ class Api:
 def presented_credential(headers: Mapping[str, str]) -> str | None:
     """The credential a request carries: ``X-Vote-Credential``, else ``Authorization: Bearer``.
 
-    DESIGN section 4 puts it in its own header because CloudFront's origin access control
+    docs/http-api.md puts it in its own header because CloudFront's origin access control
     overwrites ``Authorization`` with its SigV4 signature (and CloudFront forwards no
     ``Authorization`` on a GET). ``serve`` keeps accepting the Bearer form; a SigV4
     ``Authorization`` (``AWS4-HMAC-SHA256 ...``) is the edge's, never the voter's.
