@@ -442,7 +442,7 @@ def test_wechat_sign_in_through_the_api(make_api: Any, wechat: FakeWeChat) -> No
 
 
 def test_the_credential_travels_in_its_own_header_past_an_edge_signature(make_api: Any) -> None:
-    """DESIGN §4: X-Vote-Credential; CloudFront's OAC puts its SigV4 in Authorization."""
+    """docs/http-api.md: X-Vote-Credential; CloudFront's OAC puts its SigV4 in Authorization."""
     campaign = policy_campaign(mode="wechat", wechat_appid=APPID, credential_minutes=30)
     client = make_api(campaign, wechat=OneUserExchange("oAlice"))
     phone = Voter()

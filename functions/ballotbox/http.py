@@ -141,8 +141,6 @@ class Request:
     headers: Mapping[str, str]  # keys in lower case
     body: bytes
     client_ip: str | None
-    # An adapter sets this for requests no network limit applies to (see localserver).
-    limit_exempt: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,9 +264,11 @@ class Api:
             return error_response(error, route)
 
     def _limit(self, request: Request) -> None:
-        """One token from the request's network bucket, or ``NetworkLimited``."""
-        if request.limit_exempt:
-            return
+        """One token from the request's network bucket, or ``NetworkLimited``.
+
+        No request is exempt: an adapter that cannot tell the client's address still limits
+        the peer it sees (docs/self-hosting.md on --trusted-proxy).
+        """
         network = self.hasher.net(request.client_ip)
         wait = self.limiter.take(network, self.clock().timestamp())
         if wait > 0:
@@ -386,7 +386,7 @@ class Api:
 def presented_credential(headers: Mapping[str, str]) -> str | None:
     """The credential a request carries: ``X-Vote-Credential``, else ``Authorization: Bearer``.
 
-    DESIGN section 4 puts it in its own header because CloudFront's origin access control
+    docs/http-api.md puts it in its own header because CloudFront's origin access control
     overwrites ``Authorization`` with its SigV4 signature (and CloudFront forwards no
     ``Authorization`` on a GET). ``serve`` keeps accepting the Bearer form; a SigV4
     ``Authorization`` (``AWS4-HMAC-SHA256 ...``) is the edge's, never the voter's.

@@ -179,7 +179,7 @@
     return !!cred && cred.voter === me && Date.parse(cred.expires) - 60000 > Date.now() + skew;
   }
   function authHeaders(h) {
-    // Its own header (DESIGN §4): CloudFront's origin access control overwrites
+    // Its own header (docs/http-api.md): CloudFront's origin access control overwrites
     // Authorization with its signature, and forwards no Authorization on a GET.
     if (cred) h['X-Vote-Credential'] = cred.token;
     return h;

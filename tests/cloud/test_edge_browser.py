@@ -43,11 +43,23 @@ def identity_for(mode: str, wechat: FakeWeChat) -> str:
     return "  mode: device\n"
 
 
+#: The share card's signature request (wechat mode turns the card on). This site's
+#: base_url is the campaign's real domain, not the loopback edge, so the API rightly
+#: refuses to sign the page; the card is tested in tests/test_wechat_share_serve.py, and
+#: here the page must simply carry on without it, which the vote below shows.
+SHARE_SIGNATURE = "/api/wechat/jssdk"
+
+
 def watch(page: Any) -> list[str]:
     """Script errors and CSP refusals: the template's CSP is the one in force here."""
     errors: list[str] = []
+
+    def console(msg: Any) -> None:
+        if msg.type == "error" and SHARE_SIGNATURE not in (msg.location or {}).get("url", ""):
+            errors.append(msg.text)
+
     page.on("pageerror", lambda err: errors.append(str(err)))
-    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.on("console", console)
     return errors
 
 
