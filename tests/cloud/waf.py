@@ -2,7 +2,7 @@
 
 Rules run by priority; the first terminating action (Allow, Block) decides, Count goes
 on, and the default action decides the rest. Rate-based rules count requests per
-aggregate key over their evaluation window. A statement type not implemented here
+aggregate key over their evaluation window. A statement type this emulator does not know
 raises ``Unsupported`` so the edge tests fail rather than silently allow.
 """
 
