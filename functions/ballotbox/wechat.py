@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import urllib.request
-from typing import Final, Protocol
+from typing import Any, Final, Protocol
 from urllib.parse import urlencode
 
 from ballotbox.core.errors import Unavailable, WeChatCodeInvalid
@@ -32,11 +32,15 @@ class OpenIdExchange(Protocol):
     def openid(self, code: str) -> str: ...
 
 
-class WeChatOAuth:
-    """The real exchange over HTTPS, with a short timeout (a voter is waiting)."""
+#: WeChat's answers are small JSON objects; anything longer is not one of them.
+MAX_ANSWER: Final = 64 * 1024
+
+
+class WeChatApi:
+    """A client of WeChat's server API: the account's credentials and a short timeout."""
 
     def __init__(
-        self, appid: str, secret: str, *, base_url: str = DEFAULT_API_BASE, timeout: float = 3.0
+        self, appid: str, secret: str, *, base_url: str = DEFAULT_API_BASE, timeout: float
     ) -> None:
         if not appid or not secret:
             raise ValueError("the WeChat AppID and secret are both needed")
@@ -46,6 +50,24 @@ class WeChatOAuth:
         if not self._base.startswith(("https://", "http://")):
             raise ValueError("the WeChat API base must be an http(s) URL")
         self._timeout = timeout
+
+    def _fetch(self, request: urllib.request.Request | str) -> dict[str, Any]:
+        """WeChat's answer as a JSON object; ``OSError`` or ``ValueError`` when there is none."""
+        # The scheme is checked in __init__: only http(s), never file: or custom.
+        with urllib.request.urlopen(request, timeout=self._timeout) as answer:  # noqa: S310
+            data = json.loads(answer.read(MAX_ANSWER))
+        if not isinstance(data, dict):
+            raise ValueError("the answer is not an object")
+        return data
+
+
+class WeChatOAuth(WeChatApi):
+    """The real exchange over HTTPS, with a short timeout (a voter is waiting)."""
+
+    def __init__(
+        self, appid: str, secret: str, *, base_url: str = DEFAULT_API_BASE, timeout: float = 3.0
+    ) -> None:
+        super().__init__(appid, secret, base_url=base_url, timeout=timeout)
 
     def openid(self, code: str) -> str:
         query = urlencode(
@@ -58,13 +80,9 @@ class WeChatOAuth:
         )
         url = f"{self._base}/sns/oauth2/access_token?{query}"
         try:
-            # The scheme is checked in __init__: only http(s), never file: or custom.
-            with urllib.request.urlopen(url, timeout=self._timeout) as answer:  # noqa: S310
-                data = json.loads(answer.read(64 * 1024))
+            data = self._fetch(url)
         except (OSError, ValueError) as exc:  # unreachable, timeout, HTTP error, not JSON
-            raise Unavailable("WeChat did not answer the code exchange") from exc
-        if not isinstance(data, dict):
-            raise Unavailable("WeChat answered something that is not an object")
+            raise Unavailable(f"WeChat did not answer the code exchange: {exc}") from exc
         errcode = data.get("errcode", 0)
         if errcode in CODE_ERRORS:
             raise WeChatCodeInvalid(f"WeChat errcode {errcode}")

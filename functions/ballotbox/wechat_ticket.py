@@ -15,25 +15,16 @@ from typing import Any
 from urllib.parse import urlencode
 
 from ballotbox.jssdk import Grant, WeChatApiError
-from ballotbox.wechat import DEFAULT_API_BASE
-
-MAX_ANSWER = 64 * 1024
+from ballotbox.wechat import DEFAULT_API_BASE, WeChatApi
 
 
-class WeChatTickets:
+class WeChatTickets(WeChatApi):
     """The two calls the refresher makes, with short timeouts (it runs on a schedule)."""
 
     def __init__(
         self, appid: str, secret: str, *, base_url: str = DEFAULT_API_BASE, timeout: float = 5.0
     ) -> None:
-        if not appid or not secret:
-            raise ValueError("the WeChat AppID and secret are both needed")
-        self._appid = appid
-        self._secret = secret
-        self._base = base_url.rstrip("/")
-        if not self._base.startswith(("https://", "http://")):
-            raise ValueError("the WeChat API base must be an http(s) URL")
-        self._timeout = timeout
+        super().__init__(appid, secret, base_url=base_url, timeout=timeout)
 
     def access_token(self, *, force_refresh: bool) -> Grant:
         body = {
@@ -57,12 +48,9 @@ class WeChatTickets:
 
     def _call(self, request: urllib.request.Request) -> dict[str, Any]:
         try:
-            with urllib.request.urlopen(request, timeout=self._timeout) as answer:  # noqa: S310
-                data = json.loads(answer.read(MAX_ANSWER))
+            data = self._fetch(request)
         except (OSError, ValueError) as exc:  # unreachable, timeout, HTTP error, not JSON
             raise WeChatApiError(None, f"no usable answer: {exc}") from exc
-        if not isinstance(data, dict):
-            raise WeChatApiError(None, "the answer is not an object")
         errcode = data.get("errcode", 0)
         if errcode != 0:
             raise WeChatApiError(
