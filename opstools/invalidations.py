@@ -89,13 +89,14 @@ def removals_from_flags(flags: Mapping[str, Any]) -> Removals:
 
 
 def removals_from_cases(flags: Mapping[str, Any], ids: Sequence[str]) -> Removals:
-    """The votes of the named cases (the case's own ``votes`` list of vote ids), each with
-    the case's one-line summary in both languages as the reason (the evidence itself stays
-    in the flags file, whose SHA-256 the record keeps).
+    """The votes of the named cases, each with the case's one-line summary in both
+    languages as the reason (the evidence itself stays in the flags file, whose SHA-256
+    the record keeps).
 
-    Only votes, never voters: a voter entry would reach that voter's votes outside the
-    case. A flags file written before cases listed their votes (``votes`` a count) is read
-    through the ``votes[]`` entries whose first reason names the case."""
+    A case's votes are the ``votes[]`` entries whose first reason names it; a case that
+    carries its own ``votes`` list of ids (flags files of issue 11 round 2) is read from
+    that list. Only votes, never voters: a voter entry would reach that voter's votes
+    outside the case."""
     cases = flags.get("cases")
     if not isinstance(cases, list):
         raise InvalidationError(

@@ -1,13 +1,20 @@
 """Fusion: from three layers of findings to one verdict per vote, grouped into cases.
 
-Four independent kinds of evidence can speak about a vote:
+Five independent kinds of evidence can speak about a vote:
 
 - ``time``: it lies in a burst of its candidate (more votes than its own rhythm predicts),
   or in one of a run of regular batches at a fixed interval;
 - ``behaviour``: its voter clicks faster or more evenly than a person can;
-- ``network``: its voter shares network and User-Agent with an implausible crowd voting
-  for the same candidate that day (the phone mix of the whole campaign predicts far fewer);
+- ``network``: its voter's address belongs to a pool no honest crowd produces (many
+  addresses nobody else uses, many networks private to one candidate on one day);
+- ``device``: its voter's User-Agent string is one the rest of the campaign hardly uses,
+  carried by a crowd voting for the same candidate (the phone mix of the whole campaign
+  predicts far fewer);
 - ``coordination``: its voter belongs to a group that votes together, day after day.
+
+Where the identities come from (their addresses) and what they claim to be (their
+User-Agent) are separate choices of whoever makes them, and separate facts about a real
+crowd: an assembly shares one network but not one phone.
 
 Real crowds (a WeChat share, an official account's push, a school assembly on one
 network, a fan club's daily reminder) produce bursts and groups too, so those are *weak*
@@ -55,9 +62,12 @@ from opstools.analyze.series import (
     num,
 )
 
-TIME, BEHAVIOUR, NETWORK, COORD = 1, 2, 4, 8
-KIND_NAMES = {TIME: "time", BEHAVIOUR: "behaviour", NETWORK: "network", COORD: "coordination"}
-KIND_ZH = {TIME: "时间", BEHAVIOUR: "行为", NETWORK: "网络", COORD: "协同"}
+TIME, BEHAVIOUR, NETWORK, COORD, DEVICE = 1, 2, 4, 8, 16
+KIND_NAMES = {
+    TIME: "time", BEHAVIOUR: "behaviour", NETWORK: "network", DEVICE: "device",
+    COORD: "coordination",
+}  # fmt: skip
+KIND_ZH = {TIME: "时间", BEHAVIOUR: "行为", NETWORK: "网络", DEVICE: "设备", COORD: "协同"}
 
 # A periodic run this long and this even removes on its own (see bench/README.md: no
 # organic candidate, hard negative included, produced one in the evaluation campaigns).
@@ -189,13 +199,16 @@ def analyze(t: VoteTable) -> Findings:
     voter = t.voter
     kinds[pop.automated[voter]] |= BEHAVIOUR
     strong[pop.automated[voter]] |= BEHAVIOUR
-    net_flag = pop.cell_flag | pop.novel_flag | pop.private_flag | pop.ua_flag
+    net_flag = pop.novel_flag | pop.private_flag
     kinds[net_flag] |= NETWORK
     strong[net_flag] |= NETWORK
+    dev_flag = pop.cell_flag | pop.ua_flag | pop.crowd_ua_flag
+    kinds[dev_flag] |= DEVICE
+    strong[dev_flag] |= DEVICE
     # A proxy pool seen only through its addresses: a burst is no second kind for it, since
     # a real share wave brings people on home networks too; a steady stream outside any
     # burst, far beyond every other candidate's share, is overwhelming on its own.
-    novel_only = pop.novel_flag & ~pop.cell_flag & ~pop.private_flag & ~pop.ua_flag
+    novel_only = pop.novel_flag & ~pop.private_flag & ~dev_flag
     in_burst = np.zeros(n, dtype=bool)
     known = window_of >= 0
     in_burst[known] = np.array([windows[int(i)].kind == "burst" for i in window_of[known]], bool)
@@ -409,7 +422,7 @@ def with_evidence(t: VoteTable, f: Findings, c: Case) -> Case:
 
         exp_bound = float(surprise(np.array([float(s[i])]), np.array([float(lam[i])]))[0])
         items.append(_item(
-            NETWORK, True,
+            DEVICE, True,
             f"{int(cell.sum())} 票来自同一网络、同一浏览器标识的人群：最多 {int(s[i])} 位投票者，而全场手机型号分布只预期 {float(lam[i]):.1f} 位",  # noqa: E501
             f"{int(cell.sum())} votes come from crowds on one network with one User-Agent: up to {int(s[i])} voters where the campaign's phone mix predicts {float(lam[i]):.1f}",  # noqa: E501
             {"votes": int(cell.sum()), "voters": int(s[i]), "expected": round(float(lam[i]), 1)},
@@ -459,13 +472,32 @@ def with_evidence(t: VoteTable, f: Findings, c: Case) -> Case:
             n_uc, n_u, share, lp = f.pop.ua_figures[key]
             name = t.cand_names[key[1]]
             items.append(_item(
-                NETWORK, True,
+                DEVICE, True,
                 f"一种浏览器标识的 {n_u} 位投票者中有 {n_uc} 位（{n_uc / max(n_u, 1):.0%}）投给 {name}，而 {name} 在全体投票者中占 {share:.1%}",  # noqa: E501
                 f"{n_uc} of the {n_u} voters ({n_uc / max(n_u, 1):.0%}) with one User-Agent vote for {name}, whose share of all voters is {share:.1%}",  # noqa: E501
                 {"voters": n_uc, "ua_voters": n_u, "candidate_share": round(share, 4)},
                 lp,
                 "真实手机型号的用户按全场比例投给各候选对象；几乎只投一个对象的标识是操作者设定的",
                 "the owners of a real phone model vote in the campaign's proportions; a string used almost only for one candidate was set by an operator",  # noqa: E501
+            ))  # fmt: skip
+    crowd = f.pop.crowd_ua_flag[rows]
+    if crowd.any():
+        nd = f.pop.n_days
+        n_u = max(t.n_uas, 1)
+        keys = np.unique((t.cand[rows][crowd].astype(np.int64) * nd + f.pop.day[rows][crowd])
+                         * n_u + t.ua[rows][crowd])  # fmt: skip
+        for kk in keys.tolist():
+            cc, d, u = kk // n_u // nd, kk // n_u % nd, kk % n_u
+            k, m, lam, lp = f.pop.crowd_ua[(cc, d, u)]
+            name = t.cand_names[cc]
+            items.append(_item(
+                DEVICE, True,
+                f"{name} 第 {d + 1} 天的 {m} 位投票者中有 {k} 位使用同一种浏览器标识，按本次活动其余投票者的手机分布只预期 {lam:.1f} 位",  # noqa: E501
+                f"{k} of {name}'s {m} voters on day {d + 1} carry one User-Agent string, where the rest of the campaign's phone mix predicts {lam:.1f}",  # noqa: E501
+                {"voters": k, "crowd_voters": m, "expected": round(lam, 2)},
+                lp,
+                "真实人群（转发、推送、集会、单位）带着各式各样的手机；其余投票者几乎不用的标识集中在一群人身上，是制造身份者设定的",
+                "real crowds (shares, pushes, assemblies, workplaces) carry the ordinary variety of phones; a string the rest of the campaign hardly uses, carried by a crowd, was set by whoever made the identities",  # noqa: E501
             ))  # fmt: skip
     in_ring = f.pop.ring_flag[rows]
     if in_ring.any():
@@ -603,10 +635,9 @@ def to_flags(t: VoteTable, f: Findings) -> dict[str, Any]:
 
     A vote's (and a voter's) reasons are its case's id: the case holds the explanation
     once, in both languages, with every figure, so a flagged vote costs one short entry.
-    A case carries the votes attributed to it: ``votes`` (vote ids) and ``voters`` (voter
-    keys), sorted, with their counts in ``n_votes`` and ``n_voters``; a vote id thus
-    appears twice in the file (in ``votes[]`` and in its case), which is what a case that
-    can be read and applied on its own costs.
+    A case's votes are the ``votes[]`` entries whose reason names it (their number is in
+    ``n_votes``; listing the ids again in the case would cost a third of the file), and it
+    lists its voters (sorted keys, ``n_voters``), which ``votes[]`` does not say.
     """
     n_voters = len(t.voter_names)
     case_reason = [c.id for c in f.cases]
@@ -667,9 +698,7 @@ def to_flags(t: VoteTable, f: Findings) -> dict[str, Any]:
     cases: list[dict[str, Any]] = []
     for case in f.cases:
         zh, en = case_text(t, case)
-        rows = np.sort(case.rows)
-        case_votes = sorted(t.vote_id.gather(rows).to_list()) if len(rows) else []
-        vs = np.unique(t.voter[rows])
+        vs = np.unique(t.voter[case.rows])
         case_voters = sorted(t.voter_names.gather(vs).to_list()) if len(vs) else []
         cases.append(
             {
@@ -678,9 +707,8 @@ def to_flags(t: VoteTable, f: Findings) -> dict[str, Any]:
                 "candidates": [t.cand_names[x] for x in case.candidates],
                 "start": iso(case.start_ms),
                 "end": iso(case.end_ms),
-                "votes": case_votes,
                 "voters": case_voters,
-                "n_votes": len(case_votes),
+                "n_votes": len(case.rows),
                 "n_voters": len(case_voters),
                 "summary": {"zh": zh, "en": en},
                 "evidence": case.evidence,

@@ -25,6 +25,8 @@ from opstools.analyze.population import Population, surprise
 I64 = npt.NDArray[np.int64]
 
 BUCKET_MS = 10 * 60_000
+DAY_MS = 86_400_000
+BEIJING_MS = 8 * 3_600_000
 MIN_DAYS = 3
 MIN_MEMBERS = 5
 DENSE_MIN_VOTERS = 5
@@ -53,6 +55,74 @@ def _find(parent: list[int], x: int) -> int:
     return x
 
 
+def _keep(
+    cells: list[I64],
+    cell_voter: list[I64],
+    cell_day: list[I64],
+    dense: npt.NDArray[np.bool_],
+    k_of: I64,
+    v_of: I64,
+    kinv: I64,
+    day: I64,
+    offset: int,
+    keying: int,
+) -> None:
+    """Append the (cell, voter, day) rows of the dense cells, cells of each grid apart."""
+    keep = dense[k_of]
+    first_row = np.zeros(len(dense), dtype=np.int64)
+    first_row[kinv[::-1]] = np.arange(len(kinv))[::-1]
+    grid = (1 if offset else 0) + 2 * keying
+    cells.append(k_of[keep] + grid * (1 << 40))
+    cell_voter.append(v_of[keep])
+    cell_day.append(day[first_row[k_of[keep]]])
+
+
+def _components(cells: list[I64], nodes: list[I64], days: list[I64], n_days: int) -> list[I64]:
+    """Nodes joined by shared dense cells, among nodes in dense cells on MIN_DAYS days."""
+    if not cells or not sum(len(c) for c in cells):
+        return []
+    cell, cv, cd = np.concatenate(cells), np.concatenate(nodes), np.concatenate(days)
+    uv, vinv = np.unique(cv, return_inverse=True)
+    dense_days = np.bincount(np.unique(vinv * n_days + cd) // n_days, minlength=len(uv))
+    ok = dense_days[vinv] >= MIN_DAYS
+    cell, cv = cell[ok], cv[ok]
+    if not len(cell):
+        return []
+    ucell, cinv = np.unique(cell, return_inverse=True)
+    uv, vinv = np.unique(cv, return_inverse=True)
+    parent = list(range(len(uv)))
+    first_of_cell = np.full(len(ucell), -1, dtype=np.int64)
+    for ci, vi in zip(cinv.tolist(), vinv.tolist(), strict=True):
+        f = int(first_of_cell[ci])
+        if f < 0:
+            first_of_cell[ci] = vi
+        else:
+            a, b = _find(parent, f), _find(parent, vi)
+            if a != b:
+                parent[a] = b
+    roots = np.array([_find(parent, i) for i in range(len(uv))])
+    order = np.argsort(roots, kind="stable")
+    splits = np.flatnonzero(np.diff(roots[order])) + 1
+    return [uv[part] for part in np.split(order, splits) if len(part) >= MIN_MEMBERS]
+
+
+def _days_together(t_ms: I64, day: I64, voter: I64, n_days: int) -> I64:
+    """Per day, how many distinct voters of these rows voted in its busiest hour."""
+    out = np.zeros(n_days, dtype=np.int64)
+    if not len(t_ms):
+        return out
+    hour = ((t_ms - t_ms.min()) // 3_600_000).astype(np.int64)
+    nv = int(voter.max()) + 1
+    # Each voter's rows per (day, hour), then the best hour (and the one after) per day.
+    dh = np.unique((day * 100_000 + hour) * nv + voter) // nv
+    for d in np.unique(dh // 100_000).tolist():
+        hs = dh[dh // 100_000 == d] % 100_000
+        u, c = np.unique(hs, return_counts=True)
+        best = c + np.concatenate([c[1:] * (np.diff(u) == 1), [0]])
+        out[d] = int(best.max())
+    return out
+
+
 def find_groups(t: VoteTable, pop: Population) -> tuple[list[Group], I64]:
     """Coordinated groups, and per voter the index of its group (-1 for none)."""
     n_voters = len(t.voter_names)
@@ -68,9 +138,15 @@ def find_groups(t: VoteTable, pop: Population) -> tuple[list[Group], I64]:
     cells: list[I64] = []
     cell_voter: list[I64] = []
     cell_day: list[I64] = []
+    free: list[I64] = []
+    free_node: list[I64] = []
+    free_day: list[I64] = []
+    n_c = len(t.cand_names)
     for offset in (0, BUCKET_MS // 2):
         bucket = (t.t_ms + offset) // BUCKET_MS
         cb = t.cand.astype(np.int64) * (bucket.max() + 1) + bucket
+        # The same place and moment: (candidate, bucket, network) against the network's
+        # share of all voters.
         key = cb * t.n_nets + t.net
         uk, kinv = np.unique(key, return_inverse=True)
         kv = np.unique(kinv.astype(np.int64) * n_voters + voter)
@@ -84,48 +160,56 @@ def find_groups(t: VoteTable, pop: Population) -> tuple[list[Group], I64]:
         dense = (n_in >= DENSE_MIN_VOTERS) & (
             surprise(n_in.astype(np.float64), lam) >= DENSE_SURPRISE
         )
-        keep = dense[k_of]
-        first_row = np.zeros(len(uk), dtype=np.int64)
-        first_row[kinv[::-1]] = np.arange(len(kinv))[::-1]
-        cells.append(k_of[keep] + (offset > 0) * (1 << 40))
-        cell_voter.append(v_of[keep])
-        cell_day.append(pop.day[first_row[k_of[keep]]])
-    cell = np.concatenate(cells)
-    cv = np.concatenate(cell_voter)
-    cd = np.concatenate(cell_day)
-    if not len(cell):
-        return [], group_of
-    dense_days = np.bincount(np.unique(cv * n_days + cd) // n_days, minlength=n_voters)
-    ok = dense_days[cv] >= MIN_DAYS
-    cell, cv, cd = cell[ok], cv[ok], cd[ok]
-    if not len(cell):
-        return [], group_of
-    # Union-find over voters joined by shared dense cells.
-    ucell, cinv = np.unique(cell, return_inverse=True)
-    uv, vinv = np.unique(cv, return_inverse=True)
-    parent = list(range(len(uv)))
-    first_of_cell = np.full(len(ucell), -1, dtype=np.int64)
-    for ci, vi in zip(cinv.tolist(), vinv.tolist(), strict=True):
-        f = int(first_of_cell[ci])
-        if f < 0:
-            first_of_cell[ci] = vi
-        else:
-            a, b = _find(parent, f), _find(parent, vi)
-            if a != b:
-                parent[a] = b
-    roots = np.array([_find(parent, i) for i in range(len(uv))])
+        _keep(cells, cell_voter, cell_day, dense, k_of, v_of, kinv, pop.day, offset, 0)
+        # The same moment through any network: a rack of devices behind carrier NAT
+        # addresses, which thousands of real voters share, is no crowd on one network,
+        # yet it is the same identities at the same minutes day after day. Against the
+        # candidate's own distinct voters in that bucket of the day (median over days).
+        cb_v = np.unique(cb * n_voters + voter) // n_voters
+        ub, n_b = np.unique(cb_v, return_counts=True)
+        kinv_b = np.searchsorted(ub, cb)
+        b_c = ub // (bucket.max() + 1)
+        b_abs = ub % (bucket.max() + 1)
+        # The candidate's share of the day's voters times everybody's voters in this
+        # bucket: the whole campaign's rhythm, which one rack cannot move, and the
+        # candidate's own popularity that day (its median over days would not do: a rack
+        # that comes on most days would set it).
+        day_b = (b_abs * BUCKET_MS - offset + BEIJING_MS) // DAY_MS
+        day_b -= day_b.min()
+        _, b_inv = np.unique(b_abs, return_inverse=True)
+        everybody = np.bincount(b_inv, weights=n_b)
+        n_d = int(day_b.max()) + 1
+        per_cd = np.bincount(b_c * n_d + day_b, weights=n_b, minlength=n_c * n_d)
+        per_d = np.bincount(day_b, weights=n_b, minlength=n_d)
+        share = per_cd[b_c * n_d + day_b] / np.maximum(per_d[day_b], 1.0)
+        lam_b = np.maximum(share * everybody[b_inv], 1.0)
+        dense_b = (n_b >= DENSE_MIN_VOTERS * 2) & (
+            surprise(n_b.astype(np.float64), lam_b) >= DENSE_SURPRISE
+        )
+        kb = np.unique(kinv_b.astype(np.int64) * n_voters + voter)
+        # A rack votes for its target and a few decoys, and a voter of one candidate may
+        # sit in another candidate's crowd by chance: here a member is a (voter,
+        # candidate) pair, so that two crowds are never chained through a passer-by.
+        node = (kb % n_voters) * n_c + b_c[kb // n_voters]
+        _keep(free, free_node, free_day, dense_b, kb // n_voters, node, kinv_b, pop.day,
+              offset, 1)  # fmt: skip
     groups: list[Group] = []
-    for r in np.unique(roots):
-        members = uv[roots == r]
+    comps = _components(cells, cell_voter, cell_day, n_days)
+    seen = np.zeros(n_voters, dtype=bool)
+    for nodes in _components(free, free_node, free_day, n_days):
+        members = np.unique(nodes // n_c)
+        comps.append(members[~seen[members]])
+        seen[members] = True
+    for members in comps:
+        members = members[group_of[members] < 0]
         if len(members) < MIN_MEMBERS:
             continue
-        in_g = np.isin(cv, members)
-        # Days on which at least half of the members shared dense cells.
-        per_day = np.bincount(np.unique(cv[in_g] * n_days + cd[in_g]) % n_days, minlength=n_days)
+        rows = np.isin(voter, members)
+        # Days on which at least half of the members voted within one hour of the day.
+        per_day = _days_together(t.t_ms[rows], pop.day[rows], voter[rows], n_days)
         together = int((per_day >= 0.5 * len(members)).sum())
         if together < MIN_DAYS:
             continue
-        rows = np.isin(voter, members)
         cands = np.unique(t.cand[rows])
         # Per day: time from the group's first to last vote.
         spread = []

@@ -77,6 +77,11 @@ class Population:
     # (members, expected, -log10 p).
     ring_flag: B
     rings: dict[tuple[int, ...], tuple[int, float, float]]
+    # One User-Agent string over a (candidate, day)'s crowd (see ``_ua_crowds``): per vote,
+    # and per flagged (candidate, day, UA) cell its figures (voters with the string, the
+    # cell's voters, what the rest of the campaign predicts, -log10 p).
+    crowd_ua_flag: B
+    crowd_ua: dict[tuple[int, int, int], tuple[int, int, float, float]]
 
 
 def surprise(k: F64, lam: F64) -> F64:
@@ -157,10 +162,68 @@ def analyse_population(t: VoteTable) -> Population:
     private = _private_nets(t, voter, day, days_per_voter, n_days, n_voters)
     ua_flag, ua_figures = _ua_exclusive(t, voter, n_voters)
     ring_flag, rings = _rings(t, voter, day)
+    crowd_ua_flag, crowd_ua = _ua_crowds(t, voter, day, n_days, ua_voters)
     return Population(
         day, med, cv, n_gaps, automated, one_off, cell_flag, n_cell, lam, *novel, *private,
-        n_days, ua_flag, ua_figures, ring_flag, rings,
+        n_days, ua_flag, ua_figures, ring_flag, rings, crowd_ua_flag, crowd_ua,
     )  # fmt: skip
+
+
+UA_CROWD_MIN_VOTERS = 20
+UA_CROWD_RATIO = 50.0  # the string is 50 times commoner in the crowd than in the campaign
+UA_CROWD_LOG10P = 10.0
+
+
+def _ua_crowds(
+    t: VoteTable, voter: I64, day: I64, n_days: int, ua_voters: I64
+) -> tuple[B, dict[tuple[int, int, int], tuple[int, int, float, float]]]:
+    """A crowd that carries one User-Agent string the rest of the campaign hardly uses.
+
+    Per (candidate, day), over all networks: how many of its voters carry each string,
+    against what the string's share among *all other* voters of the campaign predicts
+    (the campaign's own phone mix, from which the crowd itself is left out so that a
+    string only the crowd uses has no weight of its own). Real people who vote together
+    (a share wave, a push, an assembly, a workplace) carry the ordinary variety of phones:
+    even a crowd that all bought one popular model is at most a few times commoner in it
+    than in the campaign. A string 50 times commoner than anywhere else, on 20 or more
+    voters, was set by whoever made the identities. The evidence is about the device, not
+    the address: it is independent of how many networks the crowd came through.
+    """
+    flag = np.zeros(t.size, dtype=bool)
+    figures: dict[tuple[int, int, int], tuple[int, int, float, float]] = {}
+    n_voters = len(t.voter_names)
+    if t.size == 0:
+        return flag, figures
+    n_c, n_u = len(t.cand_names), max(t.n_uas, 1)
+    cd = t.cand.astype(np.int64) * n_days + day
+    nv = max(n_voters, 1)
+    cd_v = np.unique(cd * nv + voter) // nv
+    n_cd = np.bincount(cd_v, minlength=n_c * n_days)
+    cdu_v = np.unique((cd * n_u + t.ua) * nv + voter) // nv
+    key, k = np.unique(cdu_v, return_counts=True)
+    big = k >= UA_CROWD_MIN_VOTERS
+    key, k = key[big], k[big].astype(np.float64)
+    if not len(key):
+        return flag, figures
+    cell, ua = key // n_u, key % n_u
+    m = n_cd[cell].astype(np.float64)
+    others = np.maximum(n_voters - m, 1.0)
+    # At least one voter's worth of share: a string nobody else uses is rare, not impossible.
+    p = np.maximum(ua_voters[ua] - k, 1.0) / others
+    lam = m * p
+    log10p = surprise(k, lam) / np.log(10)
+    hot = (k >= UA_CROWD_RATIO * lam) & (log10p >= UA_CROWD_LOG10P)
+    if not hot.any():
+        return flag, figures
+    hot_keys = key[hot]
+    flag = np.isin(cd * n_u + t.ua, hot_keys)
+    for kk, kv, mv, lv, lp in zip(
+        hot_keys.tolist(), k[hot].tolist(), m[hot].tolist(), lam[hot].tolist(),
+        log10p[hot].tolist(), strict=True,
+    ):  # fmt: skip
+        c, d, u = kk // n_u // n_days, kk // n_u % n_days, kk % n_u
+        figures[(int(c), int(d), int(u))] = (int(kv), int(mv), float(lv), float(lp))
+    return flag, figures
 
 
 RING_MIN_DAYS = 3
