@@ -19,15 +19,18 @@ crowd: an assembly shares one network but not one phone.
 Real crowds (a WeChat share, an official account's push, a school assembly on one
 network, a fan club's daily reminder) produce bursts and groups too, so those are *weak*
 evidence: they say where to look. What a crowd of people cannot produce is *strong*:
-machine pace, one User-Agent over a crowd, batches at a fixed interval, or the same roster
-of devices nearly complete every day. A vote is
+machine pace, one rare User-Agent over a crowd, an address of its own for every identity,
+batches at a fixed interval, or the same roster of devices nearly complete every day. A
+vote is
 
 - ``remove`` when two kinds agree and either both are strong or one is strong and the
   other is coordination (the same people again on other days), or when one kind is
   overwhelming on its own (a long even periodic run, a vote-exchange ring, a steady
   proxy-address excess: their false-alarm rates over the benchmark's negative space are
   measured and stated in the case); a strong kind beside a mere burst is ``review``,
-  since a real crowd voting together once produces that too;
+  since a real crowd voting together once produces that too, unless the burst is made
+  almost entirely of that trait (then the burst is the trait's episode, which no real
+  crowd, carrying the population's mix, produces);
 - ``review`` when one strong kind speaks alone;
 - not flagged when only weak evidence speaks (the window is still listed as context).
 
@@ -51,6 +54,7 @@ from opstools.analyze.groups import Group, find_groups
 from opstools.analyze.load import VoteTable
 from opstools.analyze.population import Population, analyse_population
 from opstools.analyze.series import (
+    BIN_MS,
     Series,
     Window,
     build_series,
@@ -76,6 +80,16 @@ OVERWHELMING_CV = 0.2
 # A candidate's excess of one-off voters on addresses nobody else uses removes on its own
 # beyond this (bench/README.md: no organic candidate came near it in the tuning campaigns).
 NOVEL_OVERWHELMING_LOG10P = 20.0
+# A batch speaks for the votes inside it only when they are mostly the batch's: on a
+# popular candidate whose batches come every few minutes, the minutes they cover also
+# hold the candidate's own voters (the batch must be five times its rhythm there).
+BATCH_PURITY = 5.0
+# A burst is an anomaly's episode when this share of its votes carry it (and it has at
+# least this many voters): see analyze().
+EPISODE_PURITY = 0.8
+# Evidence items of one type shown per case (the rest are counted).
+EVIDENCE_PER_TYPE = 3
+EPISODE_MIN_VOTERS = 50
 # A group is a roster (strong) when most members turn up on most days it meets.
 ROSTER_ATTENDANCE = 0.8
 ROSTER_DAYS = 4
@@ -161,6 +175,7 @@ def analyze(t: VoteTable) -> Findings:
     strong = np.zeros(n, dtype=np.uint8)
     window_of = np.full(n, -1, dtype=np.int64)
     alone = np.zeros(n, dtype=bool)  # removed on one overwhelming kind
+    crowded = np.zeros(n, dtype=bool)  # in a batch that also holds the candidate's own voters
     # Periodic windows first: a batch inside a burst window belongs to the periodic run.
     order = sorted(range(len(windows)), key=lambda i: windows[i].kind != "periodic")
     votes_of = np.bincount(t.voter, minlength=len(t.voter_names))
@@ -172,14 +187,21 @@ def analyze(t: VoteTable) -> Findings:
         for a, b in w.spans or [(w.start_ms, w.end_ms)]:
             lo, hi = np.searchsorted(t.t_ms, [a, b])
             sel = lo + np.flatnonzero(t.cand[lo:hi] == w.candidate)
+            pure = True
             if w.evidence.get("cohort"):
                 sel = sel[cohort[sel]]  # a cohort's run speaks for the cohort only
-            inside.append(sel)
+            elif w.kind == "periodic":
+                pure = len(sel) >= BATCH_PURITY * _expected_votes(s, w.candidate, a, b)
+            if pure:
+                inside.append(sel)
             sel = sel[window_of[sel] < 0]
             window_of[sel] = wi
             kinds[sel] |= TIME
             if w.kind == "periodic":
-                strong[sel] |= TIME
+                if pure:
+                    strong[sel] |= TIME
+                else:
+                    crowded[sel] = True
         if overwhelming(w) and inside:
             # By who, not only by when: a batch's identities cast every one of their votes
             # inside the batches; a person who happened to vote in the same minute has
@@ -214,6 +236,24 @@ def analyze(t: VoteTable) -> Findings:
     in_burst[known] = np.array([windows[int(i)].kind == "burst" for i in window_of[known]], bool)
     timed_burst = novel_only & in_burst & ((strong & TIME) == 0)
     kinds[timed_burst] &= np.uint8(0xFF ^ TIME)
+    # A burst made almost entirely of one anomaly: when nearly all of a burst's votes
+    # come through addresses no honest crowd produces, carry a User-Agent the rest of
+    # the campaign hardly uses, or are clicked faster than a person can, the burst is
+    # that anomaly's episode, and its timing is a second kind for those votes. A real
+    # crowd carries the population's mix: some of its people have a home network of
+    # their own, an uncommon phone or a quick thumb, never nearly all of them.
+    # (A crowd on one network is no such anomaly: an assembly is one.)
+    pool = pop.novel_flag | pop.private_flag
+    rare = pop.crowd_ua_flag | pop.ua_flag
+    machine = pop.automated[voter]
+    for wi, rows in _rows_by_window(window_of):
+        if windows[wi].kind != "burst" or len(np.unique(voter[rows])) < EPISODE_MIN_VOTERS:
+            continue
+        for trait in (pool, rare, machine):
+            hit = trait[rows]
+            if hit.mean() >= EPISODE_PURITY:
+                kinds[rows[hit]] |= TIME
+                strong[rows[hit]] |= TIME
     strong_novel = pop.novel_log10p[t.cand] >= NOVEL_OVERWHELMING_LOG10P
     alone |= pop.novel_flag & ~pop.cell_flag & ~in_burst & strong_novel
     # A vote-exchange ring this far beyond the campaign's loyal voters removes on its own
@@ -228,14 +268,19 @@ def analyze(t: VoteTable) -> Findings:
         kinds[sel] |= COORD
         if is_roster(grp):
             strong[sel] |= COORD
+    # In a batch the candidate's own voters share, the batch speaks for the votes that are
+    # the batch's by who cast them: those whose voter carries a strong trait of their own.
+    crowded &= (strong & np.uint8(0xFF ^ TIME)) != 0
+    strong[crowded] |= TIME
     n_kinds, n_strong = _bits(kinds), _bits(strong)
     # A burst or a level shift is no second kind for a one-off episode: real people voting
     # together once (an assembly on one network, a share wave, an official account's push)
     # bring a burst and, now and then, one strong-looking trait (a handful of phone
     # models, fresh home networks, a few quick tappers). So one strong kind removes only
     # with recurrence beside it (coordination: the same people again on other days);
-    # otherwise it takes two strong kinds. The held-out benchmark measured what this costs
-    # and saves (bench/README.md): a wrong removal is worse than a miss.
+    # otherwise it takes two strong kinds (a burst made almost entirely of one trait has
+    # already counted as one, above). The held-out benchmark measured what this costs and
+    # saves (bench/README.md): a wrong removal is worse than a miss.
     one_off = (n_strong < 2) & ((kinds & COORD) == 0)
     remove = ((n_kinds >= 2) & (n_strong >= 1) & ~one_off) | alone
     review = ~remove & (n_strong >= 1)
@@ -260,6 +305,27 @@ def analyze(t: VoteTable) -> Findings:
     return Findings(
         s, windows, pop, groups, group_of, kinds, strong, window_of, level, final, case_of
     )
+
+
+def _rows_by_window(window_of: I64) -> list[tuple[int, I64]]:
+    """The vote indexes of each window, in one pass over the votes."""
+    known = np.flatnonzero(window_of >= 0)
+    order = known[np.argsort(window_of[known], kind="stable")]
+    if not len(order):
+        return []
+    cuts = np.flatnonzero(np.diff(window_of[order])) + 1
+    return [(int(window_of[part[0]]), part) for part in np.split(order, cuts)]
+
+
+def _expected_votes(s: Series, c: int, a: int, b: int) -> float:
+    """The candidate's own rhythm over [a, b): what its organic voters cast then."""
+    lo = max((a - s.day0_ms) / BIN_MS, 0.0)
+    hi = min((b - s.day0_ms) / BIN_MS, float(s.expected.shape[1]))
+    if hi <= lo:
+        return 0.0
+    bins = np.arange(int(lo), int(np.ceil(hi)))
+    overlap = np.minimum(bins + 1, hi) - np.maximum(bins, lo)
+    return float((s.expected[c, bins] * overlap).sum())
 
 
 def cohort_periodic(t: VoteTable, s: Series, cohort: B) -> list[Window]:
@@ -488,13 +554,13 @@ def with_evidence(t: VoteTable, f: Findings, c: Case) -> Case:
                          * n_u + t.ua[rows][crowd])  # fmt: skip
         for kk in keys.tolist():
             cc, d, u = kk // n_u // nd, kk // n_u % nd, kk % n_u
-            k, m, lam, lp = f.pop.crowd_ua[(cc, d, u)]
+            k, m, lam_u, lp = f.pop.crowd_ua[(cc, d, u)]
             name = t.cand_names[cc]
             items.append(_item(
                 DEVICE, True,
-                f"{name} 第 {d + 1} 天的 {m} 位投票者中有 {k} 位使用同一种浏览器标识，按本次活动其余投票者的手机分布只预期 {lam:.1f} 位",  # noqa: E501
-                f"{k} of {name}'s {m} voters on day {d + 1} carry one User-Agent string, where the rest of the campaign's phone mix predicts {lam:.1f}",  # noqa: E501
-                {"voters": k, "crowd_voters": m, "expected": round(lam, 2)},
+                f"{name} 第 {d + 1} 天的 {m} 位投票者中有 {k} 位使用同一种浏览器标识，按本次活动其余投票者的手机分布只预期 {lam_u:.1f} 位",  # noqa: E501
+                f"{k} of {name}'s {m} voters on day {d + 1} carry one User-Agent string, where the rest of the campaign's phone mix predicts {lam_u:.1f}",  # noqa: E501
+                {"voters": k, "crowd_voters": m, "expected": round(lam_u, 2)},
                 lp,
                 "真实人群（转发、推送、集会、单位）带着各式各样的手机；其余投票者几乎不用的标识集中在一群人身上，是制造身份者设定的",
                 "real crowds (shares, pushes, assemblies, workplaces) carry the ordinary variety of phones; a string the rest of the campaign hardly uses, carried by a crowd, was set by whoever made the identities",  # noqa: E501
@@ -536,8 +602,30 @@ def with_evidence(t: VoteTable, f: Findings, c: Case) -> Case:
             if roster else "real groups vote together too: weak evidence",
         ))  # fmt: skip
     certainty = max((it["organic_log10_p"] for it in items), default=0.0)
+    items = _strongest(items)
     return Case(c.id, c.action, c.candidates, c.start_ms, c.end_ms, c.rows, c.kinds, items,
                 certainty)  # fmt: skip
+
+
+def _strongest(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """At most EVIDENCE_PER_TYPE items of each type (kind and figures), the least likely
+    under organic behaviour first; the last one kept says how many like it were left out.
+
+    A case that spans a hundred batches or a ring's candidates on every day would
+    otherwise repeat one finding a hundred times: the committee reads the strongest and
+    the count, and flags.json stays small.
+    """
+    by_type: dict[tuple[str, tuple[str, ...]], list[dict[str, Any]]] = {}
+    for it in items:
+        by_type.setdefault((it["kind"], tuple(sorted(it["figure"]))), []).append(it)
+    out: list[dict[str, Any]] = []
+    for group in by_type.values():
+        group.sort(key=lambda it: -float(it["organic_log10_p"]))
+        kept = group[:EVIDENCE_PER_TYPE]
+        if len(group) > len(kept):
+            kept[-1] = dict(kept[-1], more=len(group) - len(kept))
+        out += kept
+    return out
 
 
 def _binom_log10p(k: int, n: int, p: float) -> float:
@@ -636,8 +724,9 @@ def to_flags(t: VoteTable, f: Findings) -> dict[str, Any]:
     A vote's (and a voter's) reasons are its case's id: the case holds the explanation
     once, in both languages, with every figure, so a flagged vote costs one short entry.
     A case's votes are the ``votes[]`` entries whose reason names it (their number is in
-    ``n_votes``; listing the ids again in the case would cost a third of the file), and it
-    lists its voters (sorted keys, ``n_voters``), which ``votes[]`` does not say.
+    ``n_votes``); its voters number ``n_voters``, and those whose every vote it proposes
+    to remove are the ``voters[]`` entries that name it. Listing ids again inside the
+    case would double the file (the budget is 100 bytes per flagged vote).
     """
     n_voters = len(t.voter_names)
     case_reason = [c.id for c in f.cases]
@@ -698,8 +787,7 @@ def to_flags(t: VoteTable, f: Findings) -> dict[str, Any]:
     cases: list[dict[str, Any]] = []
     for case in f.cases:
         zh, en = case_text(t, case)
-        vs = np.unique(t.voter[case.rows])
-        case_voters = sorted(t.voter_names.gather(vs).to_list()) if len(vs) else []
+        n_case_voters = len(np.unique(t.voter[case.rows]))
         cases.append(
             {
                 "id": case.id,
@@ -707,9 +795,8 @@ def to_flags(t: VoteTable, f: Findings) -> dict[str, Any]:
                 "candidates": [t.cand_names[x] for x in case.candidates],
                 "start": iso(case.start_ms),
                 "end": iso(case.end_ms),
-                "voters": case_voters,
                 "n_votes": len(case.rows),
-                "n_voters": len(case_voters),
+                "n_voters": n_case_voters,
                 "summary": {"zh": zh, "en": en},
                 "evidence": case.evidence,
             }

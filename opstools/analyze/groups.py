@@ -194,17 +194,30 @@ def find_groups(t: VoteTable, pop: Population) -> tuple[list[Group], I64]:
         _keep(free, free_node, free_day, dense_b, kb // n_voters, node, kinv_b, pop.day,
               offset, 1)  # fmt: skip
     groups: list[Group] = []
-    comps = _components(cells, cell_voter, cell_day, n_days)
-    seen = np.zeros(n_voters, dtype=bool)
+    # Network groups speak for every candidate their members vote for; a group found
+    # through any network speaks only for the candidates it was found on (a rack's target
+    # and decoys: components over the same identities), so a person who fell into it
+    # keeps their other votes clean.
+    comps: list[tuple[I64, I64 | None]] = [
+        (m, None) for m in _components(cells, cell_voter, cell_day, n_days)
+    ]
+    free_sets: list[tuple[I64, set[int]]] = []
     for nodes in _components(free, free_node, free_day, n_days):
-        members = np.unique(nodes // n_c)
-        comps.append(members[~seen[members]])
-        seen[members] = True
-    for members in comps:
+        members, cand = np.unique(nodes // n_c), int(nodes[0] % n_c)
+        for i, (other, cs) in enumerate(free_sets):
+            if np.isin(members, other).mean() >= 0.5:
+                free_sets[i] = (np.union1d(other, members), cs | {cand})
+                break
+        else:
+            free_sets.append((members, {cand}))
+    comps += [(m, np.array(sorted(cs), dtype=np.int64)) for m, cs in free_sets]
+    for members, found_on in comps:
         members = members[group_of[members] < 0]
         if len(members) < MIN_MEMBERS:
             continue
         rows = np.isin(voter, members)
+        if found_on is not None:
+            rows &= np.isin(t.cand, found_on)
         # Days on which at least half of the members voted within one hour of the day.
         per_day = _days_together(t.t_ms[rows], pop.day[rows], voter[rows], n_days)
         together = int((per_day >= 0.5 * len(members)).sum())

@@ -200,9 +200,9 @@ def _ua_crowds(
     cd_v = np.unique(cd * nv + voter) // nv
     n_cd = np.bincount(cd_v, minlength=n_c * n_days)
     cdu_v = np.unique((cd * n_u + t.ua) * nv + voter) // nv
-    key, k = np.unique(cdu_v, return_counts=True)
-    big = k >= UA_CROWD_MIN_VOTERS
-    key, k = key[big], k[big].astype(np.float64)
+    key, counts = np.unique(cdu_v, return_counts=True)
+    big = counts >= UA_CROWD_MIN_VOTERS
+    key, k = key[big], counts[big].astype(np.float64)
     if not len(key):
         return flag, figures
     cell, ua = key // n_u, key % n_u

@@ -30,12 +30,12 @@ METHOD = [
         "Each candidate's votes over time are compared with its own daily rhythm and its level that day, to find unreasonably fast growth in a short time (bursts) and regular batch growth at fixed intervals (periodic batches).",  # noqa: E501
     ),
     (
-        "我们查看是谁在投票，并与本次活动全体投票者比较：点击是否快于或整齐于真人；同一网络上的人群是否只用一种浏览器标识；一次性投票者是否来自全场再无他人使用的网络（代理池）；同一批投票者是否多日一起出现、几乎全员到齐。",
-        "We look at who voted, against the whole campaign's voters: clicks faster or more even than a person; crowds on one network with a single User-Agent; one-off voters arriving on networks nobody else uses (proxy pools); the same voters together day after day, nearly all present each time.",  # noqa: E501
+        "我们查看是谁在投票，并与本次活动全体投票者比较：点击是否快于或整齐于真人（行为）；一次性投票者是否来自全场再无他人使用的网络（代理池，网络）；一群人是否带着全场其余投票者几乎不用的同一种浏览器标识（设备）；同一批投票者是否多日一起出现、几乎全员到齐，不论经由哪些网络（协同）。",
+        "We look at who voted, against the whole campaign's voters: clicks faster or more even than a person (behaviour); one-off voters arriving on networks nobody else uses (proxy pools: network); a crowd carrying one User-Agent string the rest of the campaign hardly uses (device); the same voters together day after day, nearly all present each time, through whatever networks (coordination).",  # noqa: E501
     ),
     (
-        "真实人群（微信群转发、公众号推送、学校或单位集会、粉丝群每日提醒、最后一天冲刺）也会造成突增和同网络人群，因此这些只是弱证据。建议剔除需要两类独立证据一致且至少一类为强证据，或一类证据本身压倒性（例如数十个固定间隔的批次），其误报率已在基准测试中测量。只有一类强证据的票仅供复核。分析本身从不剔除任何票：剔除由组织者用 ops.py invalidate 记录。",  # noqa: E501
-        "Real crowds (a WeChat share, an official account's push, a school or company assembly, a fan club's daily reminder, the final-day push) also cause bursts and crowds on one network, so those are weak evidence. Removal needs two independent kinds to agree with at least one strong, or one kind so overwhelming (dozens of batches at a fixed interval) that its false-alarm rate was measured on the benchmark. One strong kind alone is for review. The analysis removes nothing itself: the organiser records removals with ops.py invalidate.",  # noqa: E501
+        "真实人群（微信群转发、公众号推送、学校或单位集会、粉丝群每日提醒、最后一天冲刺）也会造成突增和同网络人群，因此这些只是弱证据。建议剔除需要两类独立的强证据一致；或一类强证据加上同一批人多日重复出现；或一次突增几乎全部（八成以上）由同一种异常构成（真实人群带着全体投票者的各式网络与手机，只有少数人有这种异常）；或一类证据本身压倒性（例如数十个固定间隔的批次），其误报率已在基准测试中测量。只有一类强证据的票仅供复核。分析本身从不剔除任何票：剔除由组织者用 ops.py invalidate 记录。",  # noqa: E501
+        "Real crowds (a WeChat share, an official account's push, a school or company assembly, a fan club's daily reminder, the final-day push) also cause bursts and crowds on one network, so those are weak evidence. Removal needs two independent strong kinds to agree; or one strong kind and the same people again on other days; or a burst made almost entirely (80 % or more) of one anomaly (a real crowd carries the population's mix of networks and phones, where only a few have it); or one kind so overwhelming (dozens of batches at a fixed interval) that its false-alarm rate was measured on the benchmark. One strong kind alone is for review. The analysis removes nothing itself: the organiser records removals with ops.py invalidate.",  # noqa: E501
     ),
 ]
 
@@ -168,6 +168,9 @@ def _case_section(t: VoteTable, f: Findings, c: Case, titles: Titles) -> str:
         lp = float(item["organic_log10_p"])
         p = f"p ≤ 1e-{int(lp)}" if lp >= 1 else "—"
         strength = "强 strong" if item["strength"] == "strong" else "弱 weak"
+        more = int(item.get("more", 0))
+        if more:
+            fig += f"<br><small>另有 {more} 项同类 / and {more} more like it</small>"
         out.append(
             f"<tr><td>{zh_kind[item['kind']]} {item['kind']}<br><small>{strength}</small></td>"
             f'<td><span lang="zh-CN">{escape(item["zh"])}</span><br>'
