@@ -365,8 +365,21 @@ def build_cases(
     # Anchor codes: the voter's group, else the candidate. Every window on one candidate
     # that leads to the same action is one case: the same pattern repeated (a batch every
     # 20 minutes, a burst every evening) is one episode for the committee, not twenty.
-    anchor = np.where(g >= 0, g, len(groups) + t.cand.astype(np.int64))
+    # A voter's flagged votes for other candidates (a rack's decoys) belong with the
+    # candidate that voter is flagged for most: one case per episode, not one per decoy.
     flagged = np.flatnonzero(level > 0)
+    n_c = len(t.cand_names)
+    primary = t.cand.astype(np.int64).copy()
+    if len(flagged):
+        vc, count = np.unique(t.voter[flagged].astype(np.int64) * n_c + t.cand[flagged],
+                              return_counts=True)  # fmt: skip
+        order = np.lexsort((-count, vc // n_c))
+        first = np.ones(len(order), dtype=bool)
+        first[1:] = (vc // n_c)[order][1:] != (vc // n_c)[order][:-1]
+        best = np.full(len(t.voter_names), -1, dtype=np.int64)
+        best[(vc // n_c)[order][first]] = (vc % n_c)[order][first]
+        primary[flagged] = best[t.voter[flagged]]
+    anchor = np.where(g >= 0, g, len(groups) + primary)
     key = anchor[flagged] * 3 + level[flagged]
     cases: list[Case] = []
     for k in np.unique(key):
