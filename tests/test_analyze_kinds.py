@@ -217,3 +217,46 @@ def test_a_fan_clubs_daily_reminder_is_a_weak_group_and_not_removed(
         assert not is_roster(g)
         assert g.attendance < 0.8
     assert not (f.level[fans] == 2).any()
+
+
+def test_a_voters_decoy_votes_join_the_case_of_its_target(tmp_path: Path) -> None:
+    """A rack's identities vote for their target and once each for a decoy spread over the
+    other candidates: one episode, so its flagged votes make one case per action, not one
+    case per decoy candidate."""
+    log = Log(23)
+    log.organic(voters=800, days=3)
+    r = log.rng
+    decoys = ["event-01", "event-02", "event-04", "event-05", "event-06", "event-07"]
+    for i in range(60):
+        t = DAY0 + DAY + 16 * HOUR + int(r.integers(0, 6 * 60_000))
+        net = f"proxy{i % 24}"
+        # Scripted taps: the pace gives every vote of the identity away, decoys included.
+        log.person(f"px{i}", "event-03", t, 5, net, RARE_UA, "target", gap=(300, 320))
+        log.person(f"px{i}", decoys[i % len(decoys)], t + 1_700, 1, net, RARE_UA, "decoy")
+    table, tags = table_of(log, tmp_path)
+    f = analyze(table)
+    target = np.flatnonzero(tags == "target")
+    decoy = np.flatnonzero(tags == "decoy")
+    assert (f.level[target] == 2).all()
+    flagged = decoy[f.level[decoy] > 0]
+    assert len(flagged) == len(decoy)
+    cases = {int(c) for c in f.case_of[np.concatenate([target, flagged])]}
+    assert len(cases) <= 2  # one per action at most, not one per decoy candidate
+    assert len({int(c) for c in f.case_of[flagged]}) == 1
+
+
+def test_a_case_shows_the_strongest_items_of_a_type_and_counts_the_rest() -> None:
+    """A hundred batches of one run are one finding for the committee, not a hundred."""
+    from opstools.analyze.fuse import _strongest
+
+    def item(kind: str, log10p: float, figure: dict[str, int]) -> dict[str, object]:
+        return {"kind": kind, "organic_log10_p": log10p, "figure": figure}
+
+    bursts = [item("time", float(i), {"votes": i}) for i in range(10)]
+    other = [item("time", 2.0, {"batches": 5}), item("device", 9.0, {"voters": 3})]
+    kept = _strongest([*bursts, *other])
+    burst_kept = [k for k in kept if "votes" in k["figure"]]
+    assert [k["organic_log10_p"] for k in burst_kept] == [9.0, 8.0, 7.0]
+    assert burst_kept[-1]["more"] == 7
+    assert "more" not in burst_kept[0]
+    assert [k for k in kept if "votes" not in k["figure"]] == other
