@@ -260,3 +260,28 @@ def test_a_case_shows_the_strongest_items_of_a_type_and_counts_the_rest() -> Non
     assert burst_kept[-1]["more"] == 7
     assert "more" not in burst_kept[0]
     assert [k for k in kept if "votes" not in k["figure"]] == other
+
+
+def test_an_assembly_carrying_a_few_popular_models_is_not_device_evidence(
+    tmp_path: Path,
+) -> None:
+    """Company phones: hundreds of people on one network with three popular models. The
+    models are common all over the campaign, so the crowd is no operator's string."""
+    log = Log(24)
+    log.organic(voters=1500, days=3)
+    r = log.rng
+    for i in range(300):
+        t = DAY0 + DAY + 10 * HOUR + int(r.integers(0, 10 * 60_000))
+        ua = ("phone1", "phone2", "phone3")[i % 3]
+        log.person(f"staff{i}", "event-04", t, int(r.integers(1, 6)), "hall", ua, "staff")
+    # The same crowd under a string the campaign never sees otherwise is the operator's.
+    for i in range(300):
+        t = DAY0 + 2 * DAY + 10 * HOUR + int(r.integers(0, 10 * 60_000))
+        log.person(f"bot{i}", "event-05", t, int(r.integers(1, 6)), "rack", RARE_UA, "bot")
+    table, tags = table_of(log, tmp_path)
+    f = analyze(table)
+    staff, bot = tags == "staff", tags == "bot"
+    assert not f.pop.cell_flag[staff].any()
+    assert not ((f.kinds[staff] & DEVICE) > 0).any()
+    assert (f.level[staff] == 0).all()
+    assert f.pop.cell_flag[bot].all()

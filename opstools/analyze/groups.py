@@ -2,10 +2,15 @@
 
 An action is (candidate, Beijing day, 10-minute bucket, network). A *dense cell* is an
 action shared by far more distinct voters than the candidate's traffic in that bucket and
-the network's share of all voters explain. Voters who sit in dense cells on at least three
-different days are linked through the cells they share (union-find over the voter-cell
-graph); a component whose members were together on at least three days is a group. Two
-bucket grids offset by five minutes catch a lockstep that straddles a bucket edge.
+the network's share of all voters explain. The same moment is also looked at through any
+network: (candidate, bucket) cells with far more distinct voters than the candidate's
+share of the day times everybody's voters in that bucket, since a rack behind the carrier
+NAT addresses thousands of real voters share makes no crowd on one network. Voters in
+dense cells on at least three different days are linked through the cells they share
+(union-find; through-any-network cells link (voter, candidate) pairs, so two crowds are
+never chained by a passer-by); a component whose members were together (half of them
+within one busy hour) on at least three days is a group. Two bucket grids offset by five
+minutes catch a lockstep that straddles a bucket edge.
 
 This avoids the quadratic pair list of classic SynchroTrap (millions of voters behind one
 carrier NAT would make it explode), while keeping its idea: the same accounts, the same
@@ -163,8 +168,7 @@ def find_groups(t: VoteTable, pop: Population) -> tuple[list[Group], I64]:
         _keep(cells, cell_voter, cell_day, dense, k_of, v_of, kinv, pop.day, offset, 0)
         # The same moment through any network: a rack of devices behind carrier NAT
         # addresses, which thousands of real voters share, is no crowd on one network,
-        # yet it is the same identities at the same minutes day after day. Against the
-        # candidate's own distinct voters in that bucket of the day (median over days).
+        # yet it is the same identities at the same minutes day after day.
         cb_v = np.unique(cb * n_voters + voter) // n_voters
         ub, n_b = np.unique(cb_v, return_counts=True)
         kinv_b = np.searchsorted(ub, cb)

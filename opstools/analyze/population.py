@@ -155,8 +155,13 @@ def analyse_population(t: VoteTable) -> Population:
     n_cdn = _distinct_per(cdn, voter, n_voters)
     n_cell = _distinct_per(cdn * t.n_uas + t.ua, voter, n_voters)
     lam = n_cdn * p_ua[t.ua]
-    cell_flag = (n_cell >= CELL_MIN_VOTERS) & (
-        surprise(n_cell.astype(np.float64), lam) >= CELL_SURPRISE
+    # And the string must be rare outside the cell, as for a crowd's string (``_ua_crowds``):
+    # an assembly on one network whose staff carry a few popular models is a real crowd.
+    others = np.maximum(ua_voters[t.ua] - n_cell, 1) / np.maximum(n_voters - n_cdn, 1)
+    cell_flag = (
+        (n_cell >= CELL_MIN_VOTERS)
+        & (surprise(n_cell.astype(np.float64), lam) >= CELL_SURPRISE)
+        & (n_cell >= UA_CROWD_RATIO * n_cdn * others)
     )
     novel = _novelty(t, voter, one_off, n_voters)
     private = _private_nets(t, voter, day, days_per_voter, n_days, n_voters)
