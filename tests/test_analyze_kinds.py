@@ -285,3 +285,15 @@ def test_an_assembly_carrying_a_few_popular_models_is_not_device_evidence(
     assert not ((f.kinds[staff] & DEVICE) > 0).any()
     assert (f.level[staff] == 0).all()
     assert f.pop.cell_flag[bot].all()
+
+
+def test_the_episode_rule_is_explained_in_the_case(tmp_path: Path) -> None:
+    """A removal on a burst made of one anomaly says so, with its figures, in both languages."""
+    f, tags = proxy_crowd(tmp_path, None)
+    case = f.cases[int(f.case_of[np.flatnonzero(tags == "proxy")[0]])]
+    assert case.action == "remove"
+    (episode,) = [e for e in case.evidence if "share" in e["figure"] and e["kind"] == "time"]
+    assert episode["strength"] == "strong"
+    assert episode["figure"]["share"] >= 0.8
+    assert "network anomaly" in episode["en"] and "网络异常" in episode["zh"]
+    assert episode["organic_log10_p"] > 6

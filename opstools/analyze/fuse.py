@@ -87,9 +87,9 @@ BATCH_PURITY = 5.0
 # A burst is an anomaly's episode when this share of its votes carry it (and it has at
 # least this many voters): see analyze().
 EPISODE_PURITY = 0.8
+EPISODE_MIN_VOTERS = 50
 # Evidence items of one type shown per case (the rest are counted).
 EVIDENCE_PER_TYPE = 3
-EPISODE_MIN_VOTERS = 50
 # A group is a roster (strong) when most members turn up on most days it meets.
 ROSTER_ATTENDANCE = 0.8
 ROSTER_DAYS = 4
@@ -127,6 +127,9 @@ class Findings:
     level: U8  # per vote: 0 clean, 1 review, 2 remove
     cases: list[Case]
     case_of: I64  # per vote: index into cases, -1 if none
+    # Bursts made almost entirely of one anomaly: window index -> (kind of the anomaly,
+    # its share of the burst's votes, its share of the votes outside every window).
+    episodes: dict[int, list[tuple[str, float, float]]] = field(default_factory=dict)
 
 
 def iso(ms: int) -> str:
@@ -243,17 +246,23 @@ def analyze(t: VoteTable) -> Findings:
     # crowd carries the population's mix: some of its people have a home network of
     # their own, an uncommon phone or a quick thumb, never nearly all of them.
     # (A crowd on one network is no such anomaly: an assembly is one.)
-    pool = pop.novel_flag | pop.private_flag
-    rare = pop.crowd_ua_flag | pop.ua_flag
-    machine = pop.automated[voter]
+    traits = {
+        "network": pop.novel_flag | pop.private_flag,
+        "device": pop.crowd_ua_flag | pop.ua_flag,
+        "behaviour": pop.automated[voter],
+    }
+    outside = window_of < 0
+    episodes: dict[int, list[tuple[str, float, float]]] = {}
     for wi, rows in _rows_by_window(window_of):
         if windows[wi].kind != "burst" or len(np.unique(voter[rows])) < EPISODE_MIN_VOTERS:
             continue
-        for trait in (pool, rare, machine):
+        for name, trait in traits.items():
             hit = trait[rows]
             if hit.mean() >= EPISODE_PURITY:
                 kinds[rows[hit]] |= TIME
                 strong[rows[hit]] |= TIME
+                base = float(trait[outside].mean()) if outside.any() else 0.0
+                episodes.setdefault(wi, []).append((name, float(hit.mean()), base))
     strong_novel = pop.novel_log10p[t.cand] >= NOVEL_OVERWHELMING_LOG10P
     alone |= pop.novel_flag & ~pop.cell_flag & ~in_burst & strong_novel
     # A vote-exchange ring this far beyond the campaign's loyal voters removes on its own
@@ -286,7 +295,9 @@ def analyze(t: VoteTable) -> Findings:
     review = ~remove & (n_strong >= 1)
     level = np.where(remove, 2, np.where(review, 1, 0)).astype(np.uint8)
     cases, case_of = build_cases(t, windows, groups, group_of, window_of, kinds, level)
-    f = Findings(s, windows, pop, groups, group_of, kinds, strong, window_of, level, [], case_of)
+    f = Findings(
+        s, windows, pop, groups, group_of, kinds, strong, window_of, level, [], case_of, episodes
+    )
     cases = [with_evidence(t, f, c) for c in cases]
     # The committee reads the cases in order: removals first, then by votes moved and
     # by how sure the evidence is.
@@ -303,8 +314,9 @@ def analyze(t: VoteTable) -> Findings:
                           c.kinds, c.evidence, c.certainty))  # fmt: skip
     case_of = renum[case_of]  # -1 maps to the spare last slot, which stays -1
     return Findings(
-        s, windows, pop, groups, group_of, kinds, strong, window_of, level, final, case_of
-    )
+        s, windows, pop, groups, group_of, kinds, strong, window_of, level, final, case_of,
+        episodes,
+    )  # fmt: skip
 
 
 def _rows_by_window(window_of: I64) -> list[tuple[int, I64]]:
@@ -441,6 +453,17 @@ def with_evidence(t: VoteTable, f: Findings, c: Case) -> Case:
         if w.kind == "burst":
             z = num(e, "score")
             log10p = z * z / 2 / math.log(10)  # Gaussian tail of the overdispersed score
+            for kind, share, base in f.episodes.get(int(wi), []):
+                zh_kind = KIND_ZH[next(k for k, v in KIND_NAMES.items() if v == kind)]
+                items.append(_item(
+                    TIME, True,
+                    f"{name} 在 {short(w.start_ms)}–{short(w.end_ms)} 的突增中，{share:.0%} 的票带有同一种{zh_kind}异常，而所有时间窗口之外的票中只有 {base:.1%}",  # noqa: E501
+                    f"{share:.0%} of the votes in {name}'s burst {short(w.start_ms)}–{short(w.end_ms)} carry one {kind} anomaly, against {base:.1%} of the votes outside every window",  # noqa: E501
+                    {"share": round(share, 3), "outside_share": round(base, 4), "votes": e["votes"]},  # noqa: E501
+                    _binom_log10p(round(share * num(e, "votes")), int(num(e, "votes")), max(base, 1e-4)),
+                    "真实人群带着全体投票者的各式网络、手机与节奏，只有少数人有这种异常；几乎全部都有，说明这次突增就是这种异常本身",
+                    "a real crowd carries the population's mix of networks, phones and paces, where only a few have such an anomaly; nearly all of a burst having it makes the burst the anomaly's own episode",  # noqa: E501
+                ))  # fmt: skip
             items.append(_item(
                 TIME, False,
                 f"{name} 在 {short(w.start_ms)}–{short(w.end_ms)} 得 {e['votes']} 票，按其自身节奏预期 {e['expected']} 票（{e['ratio']} 倍）",  # noqa: E501
