@@ -453,6 +453,7 @@ def with_evidence(t: VoteTable, f: Findings, c: Case) -> Case:
         if w.kind == "burst":
             z = num(e, "score")
             log10p = z * z / 2 / math.log(10)  # Gaussian tail of the overdispersed score
+            n_in = int(num(e, "votes"))
             for kind, share, base in f.episodes.get(int(wi), []):
                 zh_kind = KIND_ZH[next(k for k, v in KIND_NAMES.items() if v == kind)]
                 items.append(_item(
@@ -460,7 +461,7 @@ def with_evidence(t: VoteTable, f: Findings, c: Case) -> Case:
                     f"{name} 在 {short(w.start_ms)}–{short(w.end_ms)} 的突增中，{share:.0%} 的票带有同一种{zh_kind}异常，而所有时间窗口之外的票中只有 {base:.1%}",  # noqa: E501
                     f"{share:.0%} of the votes in {name}'s burst {short(w.start_ms)}–{short(w.end_ms)} carry one {kind} anomaly, against {base:.1%} of the votes outside every window",  # noqa: E501
                     {"share": round(share, 3), "outside_share": round(base, 4), "votes": e["votes"]},  # noqa: E501
-                    _binom_log10p(round(share * num(e, "votes")), int(num(e, "votes")), max(base, 1e-4)),
+                    _binom_log10p(round(share * n_in), n_in, max(base, 1e-4)),
                     "真实人群带着全体投票者的各式网络、手机与节奏，只有少数人有这种异常；几乎全部都有，说明这次突增就是这种异常本身",
                     "a real crowd carries the population's mix of networks, phones and paces, where only a few have such an anomaly; nearly all of a burst having it makes the burst the anomaly's own episode",  # noqa: E501
                 ))  # fmt: skip
