@@ -295,5 +295,31 @@ def test_the_episode_rule_is_explained_in_the_case(tmp_path: Path) -> None:
     (episode,) = [e for e in case.evidence if "share" in e["figure"] and e["kind"] == "time"]
     assert episode["strength"] == "strong"
     assert episode["figure"]["share"] >= 0.8
-    assert "network anomaly" in episode["en"] and "网络异常" in episode["zh"]
+    assert "network anomaly" in episode["en"]
+    assert "网络异常" in episode["zh"]
     assert episode["organic_log10_p"] > 6
+
+
+def test_an_office_beside_a_proxy_pool_on_the_same_candidate_and_day_is_left_alone(
+    tmp_path: Path,
+) -> None:
+    """A pool makes the (candidate, day) hot; the staff of an office voting for the same
+    candidate that day sit on private networks too, but an office network carries many
+    times the pool's typical address, and two networks are no pool."""
+    log = Log(25)
+    log.organic(voters=800, days=3)
+    r = log.rng
+    for i in range(200):
+        t = DAY0 + DAY + 16 * HOUR + int(r.integers(0, 6 * HOUR))
+        log.person(f"px{i}", "event-03", t, int(r.integers(1, 6)), f"proxy{i % 80}",
+                   organic_ua(r), "proxy")  # fmt: skip
+    for i in range(200):
+        t = DAY0 + DAY + 10 * HOUR + int(r.integers(0, 30 * 60_000))
+        log.person(f"staff{i}", "event-03", t, int(r.integers(1, 6)), f"office{i % 2}",
+                   organic_ua(r), "staff")  # fmt: skip
+    table, tags = table_of(log, tmp_path)
+    f = analyze(table)
+    staff = tags == "staff"
+    assert f.pop.private_flag[tags == "proxy"].all()
+    assert not f.pop.private_flag[staff].any()
+    assert (f.level[staff] == 0).all()

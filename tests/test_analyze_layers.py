@@ -287,10 +287,12 @@ def test_flags_json_schema(scenario) -> None:  # type: ignore[no-untyped-def]
         named = [v for v in flags["votes"] if v["reasons"][0] == c["id"]]
         # The case's votes are the entries that name it; its whole voters are the voters[]
         # entries that name it (ids are not repeated inside the case).
-        assert "votes" not in c and "voters" not in c
+        assert "votes" not in c
+        assert "voters" not in c
         assert c["n_votes"] == len(named) > 0
         whole = [v for v in flags["voters"] if v["reasons"][0] == c["id"]]
-        assert 0 < c["n_voters"] and len(whole) <= c["n_voters"]
+        assert c["n_voters"] > 0
+        assert len(whole) <= c["n_voters"]
         assert {v["level"] for v in named} == {c["action"]}
         assert c["summary"]["zh"]
         assert c["summary"]["en"]

@@ -88,6 +88,7 @@ BATCH_PURITY = 5.0
 # least this many voters): see analyze().
 EPISODE_PURITY = 0.8
 EPISODE_MIN_VOTERS = 50
+EPISODE_MIN_NETS = 8  # more networks than an office or a school has (1-4)
 # Evidence items of one type shown per case (the rest are counted).
 EVIDENCE_PER_TYPE = 3
 # A group is a roster (strong) when most members turn up on most days it meets.
@@ -258,6 +259,10 @@ def analyze(t: VoteTable) -> Findings:
             continue
         for name, trait in traits.items():
             hit = trait[rows]
+            # A pool is many addresses: a burst whose flagged votes sit on a handful of
+            # networks is shaped like an organisation (an office, a hall), not a pool.
+            if name == "network" and len(np.unique(t.net[rows[hit]])) < EPISODE_MIN_NETS:
+                continue
             if hit.mean() >= EPISODE_PURITY:
                 kinds[rows[hit]] |= TIME
                 strong[rows[hit]] |= TIME

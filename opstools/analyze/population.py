@@ -347,6 +347,7 @@ def _ua_exclusive(
 
 PRIVATE_MIN_NETS = 8  # more private networks than an office or a school has (1-4)
 PRIVATE_LOG10P = 8.0
+PRIVATE_SIZE_RATIO = 4.0  # a flagged private network is at most this many times the typical
 
 
 def _private_nets(
@@ -406,8 +407,17 @@ def _private_nets(
     log10p = surprise(k.astype(np.float64), lam) / np.log(10)
     hot = (k >= PRIVATE_MIN_NETS) & (log10p >= PRIVATE_LOG10P)
     if hot.any():
+        # The pool's addresses, not every private network of a hot cell: an office or a
+        # hall network on the same day carries a whole organisation, many times more
+        # voters than the pool's typical address, and is no part of its evidence.
+        in_hot = hot[cell_of_private]
+        size = voters_on_net[pnet[private]].astype(np.float64)
+        typical = np.zeros(n_cells)
+        for c in np.flatnonzero(hot).tolist():
+            typical[c] = float(np.median(size[cell_of_private == c]))
+        pool_sized = size <= PRIVATE_SIZE_RATIO * typical[cell_of_private]
         hot_net = np.zeros(t.n_nets, dtype=bool)
-        hot_net[pnet[private][hot[cell_of_private]]] = True
+        hot_net[pnet[private][in_hot & pool_sized]] = True
         flag = hot_net[net]
     return flag, k, lam, log10p
 
