@@ -19,11 +19,19 @@ EVALUATION: tuple[int, ...] = tuple(range(5001, 5021))
 #: response to them needs yet another fresh block.
 EVALUATION_NEXT: tuple[int, ...] = tuple(range(6001, 6021))
 #: Seeds 7001-7005 scored the one-off-episode rule after round 2 (bench/README.md).
-#: Round 3 of issue 11 was tuned on TUNING only and scored once on this fresh block.
+#: Round 3 of issue 11 was tuned on TUNING only and scored on this block, which showed a
+#: workplace removed beside a drip (seed 8017); the fix was scored on EVALUATION_ROUND3B.
 EVALUATION_ROUND3: tuple[int, ...] = tuple(range(8001, 8021))
+EVALUATION_ROUND3B: tuple[int, ...] = tuple(range(9001, 9021))
 #: Families never looked at while tuning: their figures are reported apart.
 HELD_OUT: tuple[str, ...] = ("click_workers", "decoy_rotation")
 
-_blocks = (set(TUNING), set(EVALUATION), set(EVALUATION_NEXT), set(EVALUATION_ROUND3))
+_blocks = (
+    set(TUNING),
+    set(EVALUATION),
+    set(EVALUATION_NEXT),
+    set(EVALUATION_ROUND3),
+    set(EVALUATION_ROUND3B),
+)
 if sum(map(len, _blocks)) != len(set().union(*_blocks)):
     raise ValueError("tuning and evaluation seeds must be disjoint")
