@@ -93,10 +93,10 @@ def removals_from_cases(flags: Mapping[str, Any], ids: Sequence[str]) -> Removal
     languages as the reason (the evidence itself stays in the flags file, whose SHA-256
     the record keeps).
 
-    A case's votes are the ``votes[]`` entries whose first reason names it; a case that
-    carries its own ``votes`` list of ids (flags files of issue 11 round 2) is read from
-    that list. Only votes, never voters: a voter entry would reach that voter's votes
-    outside the case."""
+    A case's votes are its own ``votes`` list of vote ids; a flags file written before
+    cases listed them (``votes`` a count) is read through the ``votes[]`` entries whose
+    first reason names the case. Only votes, never voters: a voter entry would reach that
+    voter's votes outside the case."""
     cases = flags.get("cases")
     if not isinstance(cases, list):
         raise InvalidationError(

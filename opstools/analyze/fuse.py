@@ -765,10 +765,11 @@ def to_flags(t: VoteTable, f: Findings) -> dict[str, Any]:
 
     A vote's (and a voter's) reasons are its case's id: the case holds the explanation
     once, in both languages, with every figure, so a flagged vote costs one short entry.
-    A case's votes are the ``votes[]`` entries whose reason names it (their number is in
-    ``n_votes``); its voters number ``n_voters``, and those whose every vote it proposes
-    to remove are the ``voters[]`` entries that name it. Listing ids again inside the
-    case would double the file (the budget is 100 bytes per flagged vote).
+    A case carries the votes attributed to it, as the file's contract asks: ``votes``
+    (vote ids) and ``voters`` (voter keys), sorted, with their counts in ``n_votes`` and
+    ``n_voters``. A vote id thus appears twice in the file (in ``votes[]`` and in its
+    case): about 25 of the file's bytes per flagged vote, which is what a case that can be
+    read and applied on its own costs (bench/README.md).
     """
     n_voters = len(t.voter_names)
     case_reason = [c.id for c in f.cases]
@@ -829,7 +830,10 @@ def to_flags(t: VoteTable, f: Findings) -> dict[str, Any]:
     cases: list[dict[str, Any]] = []
     for case in f.cases:
         zh, en = case_text(t, case)
-        n_case_voters = len(np.unique(t.voter[case.rows]))
+        rows = np.sort(case.rows)
+        case_votes = sorted(t.vote_id.gather(rows).to_list()) if len(rows) else []
+        vs = np.unique(t.voter[rows])
+        case_voters = sorted(t.voter_names.gather(vs).to_list()) if len(vs) else []
         cases.append(
             {
                 "id": case.id,
@@ -837,8 +841,10 @@ def to_flags(t: VoteTable, f: Findings) -> dict[str, Any]:
                 "candidates": [t.cand_names[x] for x in case.candidates],
                 "start": iso(case.start_ms),
                 "end": iso(case.end_ms),
-                "n_votes": len(case.rows),
-                "n_voters": n_case_voters,
+                "votes": case_votes,
+                "voters": case_voters,
+                "n_votes": len(case_votes),
+                "n_voters": len(case_voters),
                 "summary": {"zh": zh, "en": en},
                 "evidence": case.evidence,
             }
