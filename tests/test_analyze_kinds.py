@@ -84,7 +84,7 @@ def proxy_crowd(
     r = log.rng
     for i in range(n):
         t = DAY0 + DAY + 16 * HOUR + int(r.integers(0, 6 * 60_000))
-        net = f"proxy{i % (pooled * 2 // 5)}" if i < pooled else f"carrier{int(r.zipf(1.6)) % 40}"
+        net = f"proxy{i % (pooled * 2 // 5)}" if i < pooled else carrier(r)
         tag = "proxy" if i < pooled else "crowd"
         log.person(f"px{i}", "event-03", t, int(r.integers(1, 6)), net, ua or organic_ua(r), tag)
     table, tags = table_of(log, tmp_path)
