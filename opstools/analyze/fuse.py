@@ -52,7 +52,7 @@ from ballotbox.core.clock import BEIJING
 
 from opstools.analyze.groups import Group, find_groups
 from opstools.analyze.load import VoteTable
-from opstools.analyze.population import Population, analyse_population
+from opstools.analyze.population import Population, analyse_population, surprise
 from opstools.analyze.series import (
     BIN_MS,
     Series,
@@ -84,11 +84,21 @@ NOVEL_OVERWHELMING_LOG10P = 20.0
 # popular candidate whose batches come every few minutes, the minutes they cover also
 # hold the candidate's own voters (the batch must be five times its rhythm there).
 BATCH_PURITY = 5.0
+# A run's batch is taken by who cast it (see analyze) while the candidate's own one-off
+# voters expected in it stay under this share of the votes taken.
+BY_WHO_FALSE = 0.05
 # A burst is an anomaly's episode when this share of its votes carry it (and it has at
 # least this many voters): see analyze().
 EPISODE_PURITY = 0.8
 EPISODE_MIN_VOTERS = 50
 EPISODE_MIN_NETS = 8  # more networks than an office or a school has (1-4)
+# A device string's crowd on one candidate removes on its own when it returns on this
+# many Beijing days with this many voters each (see analyze).
+DEVICE_RECUR_DAYS = 3
+DEVICE_RECUR_VOTERS = 10
+# ... and so do machine-paced voters this far beyond the campaign's typical candidate.
+AUTOMATED_RATIO = 10.0
+AUTOMATED_LOG10P = 10.0
 # Evidence items of one type shown per case (the rest are counted).
 EVIDENCE_PER_TYPE = 3
 # A group is a roster (strong) when most members turn up on most days it meets.
@@ -96,6 +106,7 @@ ROSTER_ATTENDANCE = 0.8
 ROSTER_DAYS = 4
 
 U8 = npt.NDArray[np.uint8]
+F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 B = npt.NDArray[np.bool_]
 
@@ -180,6 +191,11 @@ def analyze(t: VoteTable) -> Findings:
     window_of = np.full(n, -1, dtype=np.int64)
     alone = np.zeros(n, dtype=bool)  # removed on one overwhelming kind
     crowded = np.zeros(n, dtype=bool)  # in a batch that also holds the candidate's own voters
+    lonely = _one_off_share(t, pop, windows)
+    bursts: dict[int, list[tuple[int, int]]] = {}
+    for w in windows:
+        if w.kind == "burst":
+            bursts.setdefault(w.candidate, []).append((w.start_ms, w.end_ms))
     # Periodic windows first: a batch inside a burst window belongs to the periodic run.
     order = sorted(range(len(windows)), key=lambda i: windows[i].kind != "periodic")
     votes_of = np.bincount(t.voter, minlength=len(t.voter_names))
@@ -188,15 +204,33 @@ def analyze(t: VoteTable) -> Findings:
         if w.kind == "off_rhythm":
             continue  # a whole candidate around the clock says where to look, nothing more
         inside: list[I64] = []
-        for a, b in w.spans or [(w.start_ms, w.end_ms)]:
+        between = (
+            _between_batches(t, w)
+            if w.kind == "periodic" and not w.evidence.get("cohort")
+            else np.zeros(len(w.spans))
+        )
+        for si, (a, b) in enumerate(w.spans or [(w.start_ms, w.end_ms)]):
             lo, hi = np.searchsorted(t.t_ms, [a, b])
             sel = lo + np.flatnonzero(t.cand[lo:hi] == w.candidate)
-            pure = True
+            pure = by_who = True
             if w.evidence.get("cohort"):
                 sel = sel[cohort[sel]]  # a cohort's run speaks for the cohort only
             elif w.kind == "periodic":
-                pure = len(sel) >= BATCH_PURITY * _expected_votes(s, w.candidate, a, b)
-            if pure:
+                e = _expected_votes(s, w.candidate, a, b)
+                pure = len(sel) >= BATCH_PURITY * e
+                # By who (below) takes the batch's identities, who cast all their votes
+                # inside it, and with them the candidate's one-off voters who came in the
+                # same minutes: a batch is taken so while those are expected to be a
+                # small share of what is taken, and never inside a crowd's burst.
+                # The candidate's own voters there are counted between the run's
+                # batches: its rhythm for the day counts the batches too, when they come
+                # every few minutes all day long.
+                e_here = float(between[si])
+                by_who = pure or (
+                    lonely[w.candidate] * e_here <= BY_WHO_FALSE * (len(sel) - e_here)
+                    and not _in_burst(bursts.get(w.candidate, []), a, b)
+                )
+            if by_who:
                 inside.append(sel)
             sel = sel[window_of[sel] < 0]
             window_of[sel] = wi
@@ -268,6 +302,14 @@ def analyze(t: VoteTable) -> Findings:
                 strong[rows[hit]] |= TIME
                 base = float(trait[outside].mean()) if outside.any() else 0.0
                 episodes.setdefault(wi, []).append((name, float(hit.mean()), base))
+    # A device string set by whoever made the identities, returning day after day on the
+    # same candidate, is a campaign of its own (the same operator every day), not real
+    # people who voted together once: it removes on its own (no organic candidate or hard
+    # negative of the tuning campaigns produced one; bench/README.md).
+    alone |= _recurring(t, pop, dev_flag)
+    # Likewise machine-paced voters, far beyond the campaign's rate, on one candidate day
+    # after day: the same script every day.
+    alone |= _automated_days(t, pop)
     strong_novel = pop.novel_log10p[t.cand] >= NOVEL_OVERWHELMING_LOG10P
     alone |= pop.novel_flag & ~pop.cell_flag & ~in_burst & strong_novel
     # A vote-exchange ring this far beyond the campaign's loyal voters removes on its own
@@ -295,7 +337,11 @@ def analyze(t: VoteTable) -> Findings:
     # otherwise it takes two strong kinds (a burst made almost entirely of one trait has
     # already counted as one, above). The held-out benchmark measured what this costs and
     # saves (bench/README.md): a wrong removal is worse than a miss.
-    one_off = (n_strong < 2) & ((kinds & COORD) == 0)
+    # A long, even periodic run is recurrence itself (the same schedule firing hundreds
+    # of times): a vote inside its span with a strong trait of its own is no one-off.
+    in_run = np.zeros(n, dtype=bool)
+    in_run[known] = np.array([overwhelming(windows[int(i)]) for i in window_of[known]], bool)
+    one_off = (n_strong < 2) & ((kinds & COORD) == 0) & ~in_run
     remove = ((n_kinds >= 2) & (n_strong >= 1) & ~one_off) | alone
     review = ~remove & (n_strong >= 1)
     level = np.where(remove, 2, np.where(review, 1, 0)).astype(np.uint8)
@@ -334,6 +380,94 @@ def _rows_by_window(window_of: I64) -> list[tuple[int, I64]]:
     return [(int(window_of[part[0]]), part) for part in np.split(order, cuts)]
 
 
+def _between_batches(t: VoteTable, w: Window, half_ms: int = 30 * 60_000) -> F64:
+    """Per span of a periodic run: the votes the candidate gets in that much time at its
+    rate between the run's batches (over the half hour either side)."""
+    ts = t.t_ms[t.cand == w.candidate]
+    a = np.array([x[0] for x in w.spans], dtype=np.int64)
+    b = np.array([x[1] for x in w.spans], dtype=np.int64)
+    order = np.argsort(a)
+    a, b = a[order], b[order]
+    n_in = np.searchsorted(ts, b) - np.searchsorted(ts, a)
+    cum_n = np.concatenate([[0], np.cumsum(n_in)])
+    cum_len = np.concatenate([[0], np.cumsum(b - a)])
+    wa, wb = a - half_ms, b + half_ms
+    total = np.searchsorted(ts, wb) - np.searchsorted(ts, wa)
+    i0, i1 = np.searchsorted(a, wa), np.searchsorted(a, wb)
+    votes = np.maximum(total - (cum_n[i1] - cum_n[i0]), 0)
+    span = np.maximum((wb - wa) - (cum_len[i1] - cum_len[i0]), 60_000)
+    out = np.empty(len(a))
+    out[order] = votes / span * (b - a)
+    return out
+
+
+def _recurring(t: VoteTable, pop: Population, flag: B) -> B:
+    """Flagged votes whose (candidate, User-Agent) crowd returns on several days."""
+    rows = np.flatnonzero(flag)
+    if not len(rows):
+        return np.zeros(t.size, dtype=bool)
+    n_u, n_d, n_v = max(t.n_uas, 1), pop.n_days, max(len(t.voter_names), 1)
+    key = t.cand[rows].astype(np.int64) * n_u + t.ua[rows]
+    kd = np.unique((key * n_d + pop.day[rows]) * n_v + t.voter[rows]) // n_v
+    kd, voters = np.unique(kd, return_counts=True)
+    days = np.unique(kd[voters >= DEVICE_RECUR_VOTERS] // n_d, return_counts=True)
+    back = days[0][days[1] >= DEVICE_RECUR_DAYS]
+    out = np.zeros(t.size, dtype=bool)
+    out[rows[np.isin(key, back)]] = True
+    return out
+
+
+def _automated_days(t: VoteTable, pop: Population) -> B:
+    """Machine-paced votes on candidate-days that hold far more machine-paced voters than
+    the campaign's typical candidate, when the candidate has several such days."""
+    n_c, n_d, n_v = len(t.cand_names), pop.n_days, max(len(t.voter_names), 1)
+    cd = t.cand.astype(np.int64) * n_d + pop.day
+    cdv = np.unique(cd * n_v + t.voter)
+    cell, who = cdv // n_v, cdv % n_v
+    n_cell = np.bincount(cell, minlength=n_c * n_d).astype(np.float64)
+    k_cell = np.bincount(cell[pop.automated[who]], minlength=n_c * n_d).astype(np.float64)
+    per_cand = k_cell.reshape(n_c, n_d).sum(1) / np.maximum(n_cell.reshape(n_c, n_d).sum(1), 1)
+    rate = max(float(np.median(per_cand)), 1.0 / n_v)
+    lam = n_cell * rate
+    hot = (
+        (k_cell >= DEVICE_RECUR_VOTERS)
+        & (k_cell >= AUTOMATED_RATIO * lam)
+        & (surprise(k_cell, lam) / np.log(10) >= AUTOMATED_LOG10P)
+    )
+    hot_days = hot.reshape(n_c, n_d).sum(1)
+    hot &= np.repeat(hot_days >= DEVICE_RECUR_DAYS, n_d)
+    out: B = hot[cd] & pop.automated[t.voter]
+    return out
+
+
+def _in_burst(spans: list[tuple[int, int]], a: int, b: int) -> bool:
+    return any(lo < b and a < hi for lo, hi in spans)
+
+
+def _one_off_share(t: VoteTable, pop: Population, windows: list[Window]) -> F64:
+    """Per candidate: the share of its votes, away from every window, cast by one-off
+    voters (one day, one candidate), or the campaign's share when that is higher.
+
+    A batch taken by who cast it would take along the one-off voters who came in the same
+    minutes; this says how many of the candidate's own voters are of that kind.
+    """
+    n_c = len(t.cand_names)
+    away = np.ones(t.size, dtype=bool)
+    for w in windows:
+        if w.kind in ("off_rhythm", "level_shift"):
+            continue
+        for a, b in w.spans or [(w.start_ms, w.end_ms)]:
+            lo, hi = np.searchsorted(t.t_ms, [a, b])
+            away[lo + np.flatnonzero(t.cand[lo:hi] == w.candidate)] = False
+    one = pop.one_off[t.voter] & away
+    per = np.bincount(t.cand[one], minlength=n_c) / np.maximum(
+        np.bincount(t.cand[away], minlength=n_c), 1
+    )
+    overall = float(one.sum() / max(int(away.sum()), 1))
+    out: F64 = np.maximum(per, overall)
+    return out
+
+
 def _expected_votes(s: Series, c: int, a: int, b: int) -> float:
     """The candidate's own rhythm over [a, b): what its organic voters cast then."""
     lo = max((a - s.day0_ms) / BIN_MS, 0.0)
@@ -355,7 +489,7 @@ def cohort_periodic(t: VoteTable, s: Series, cohort: B) -> list[Window]:
     minute = np.bincount(idx, minlength=n_c * n_min).reshape(n_c, n_min).astype(np.float64)
     sub = Series(s.day0_ms, s.counts, np.zeros_like(s.expected), minute)
     out = []
-    for w in merge_periodic(find_periodic(sub)):
+    for w in merge_periodic(find_periodic(sub, scales=(1,))):
         ev = dict(w.evidence)
         ev["cohort"] = "automated or proxy-pool voters / 机器节奏或代理池投票者"
         out.append(Window(w.candidate, w.start_ms, w.end_ms, w.kind, ev, w.spans))
