@@ -311,7 +311,7 @@ def analyze(t: VoteTable) -> Findings:
     # after day: the same script every day.
     alone |= _automated_days(t, pop)
     strong_novel = pop.novel_log10p[t.cand] >= NOVEL_OVERWHELMING_LOG10P
-    alone |= pop.novel_flag & ~pop.cell_flag & ~in_burst & strong_novel
+    alone |= pop.novel_pure & ~pop.cell_flag & ~in_burst & strong_novel
     # A vote-exchange ring this far beyond the campaign's loyal voters removes on its own
     # (no ring of two or more candidates came near it among the tuning campaigns' organic
     # voters, superfans and fan clubs included; bench/README.md).

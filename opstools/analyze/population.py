@@ -40,6 +40,8 @@ CELL_MIN_VOTERS = 8
 CELL_SURPRISE = 14.0  # Chernoff bound exponent: P <= e^-14 (about 1e-6)
 NOVEL_LOG10P = 8.0
 NOVEL_MIN_EXCESS = 30
+NOVEL_MAX_SHARED = 3  # voters on one network of a pool (see _novelty)
+NOVEL_PURE_RATIO = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +61,9 @@ class Population:
     novel_of: I64  # per candidate: one-off voters
     novel_rate: float  # the typical candidate's share (median over candidates)
     novel_log10p: F64  # per candidate: how unlikely its count is at the typical share
+    # per vote: flagged, on a (candidate, day) whose such voters are at least
+    # NOVEL_PURE_RATIO times what the typical share predicts (nearly all of them the pool's)
+    novel_pure: B
     # Private networks (see ``_private_nets``): per vote, whether its voter sits on one of
     # the private networks of a (candidate, day) that has far more of them than the
     # campaign's own rate predicts; per (candidate, day) cell the count, the expectation
@@ -431,7 +436,9 @@ def binom_log10p(k: F64, n: F64, p: float) -> F64:
     return np.where(k > n * p, n * kl / np.log(10), 0.0)
 
 
-def _novelty(t: VoteTable, voter: I64, one_off: B, n_voters: int) -> tuple[B, I64, I64, float, F64]:
+def _novelty(
+    t: VoteTable, voter: I64, one_off: B, n_voters: int
+) -> tuple[B, I64, I64, float, F64, B]:
     """Proxy pools: one-off voters arriving on networks that nobody else ever uses.
 
     Real voters come through the networks everybody uses (carrier NAT, offices) or a home
@@ -451,9 +458,17 @@ def _novelty(t: VoteTable, voter: I64, one_off: B, n_voters: int) -> tuple[B, I6
     has = first >= 0
     v_cand = np.full(n_voters, -1, dtype=np.int64)
     v_cand[has] = t.cand[first[has]]
-    v_alone = np.zeros(n_voters, dtype=bool)
-    v_alone[has] = voters_on_net[t.net[first[has]]] == 1
     oo = one_off & has
+    # A network "nobody else uses": its only voters are one-off voters of this candidate,
+    # at most a few of them (a pool of addresses smaller than its identities hands some
+    # out twice; an office or a carrier NAT carries many voters, and other candidates).
+    v_net = np.full(n_voters, -1, dtype=np.int64)
+    v_net[has] = t.net[first[has]]
+    nc = v_net * n_c + v_cand
+    oo_on = np.bincount(nc[oo], minlength=t.n_nets * n_c)
+    v_alone = np.zeros(n_voters, dtype=bool)
+    on = voters_on_net[v_net[has]]
+    v_alone[has] = (on <= NOVEL_MAX_SHARED) & (oo_on[np.maximum(nc[has], 0)] == on)
     n_of = np.bincount(v_cand[oo], minlength=n_c).astype(np.int64)
     k_of = np.bincount(v_cand[oo & v_alone], minlength=n_c).astype(np.int64)
     # The typical share, for each candidate from the *other* candidates that have enough
@@ -488,6 +503,13 @@ def _novelty(t: VoteTable, voter: I64, one_off: B, n_voters: int) -> tuple[B, I6
         cd = np.maximum(v_cand, 0) * n_days + v_day
         k_cd = np.bincount(cd[v_flag], minlength=n_c * n_days)
         n_cd = np.bincount(cd[oo], minlength=n_c * n_days)
-        hot = k_cd >= 2 * np.repeat(rates, n_days) * n_cd + 3
+        expected = np.repeat(rates, n_days) * n_cd
+        hot = k_cd >= 2 * expected + 3
         v_flag &= hot[cd]
-    return v_flag[voter], k_of, n_of, rate, log10p
+        # A day the pool carries nearly alone: the candidate's honest voters on home
+        # networks of their own (a final-day push brings thousands) are a few per cent
+        # of its flagged voters at most.
+        v_pure = v_flag & (k_cd >= NOVEL_PURE_RATIO * expected)[cd]
+    else:
+        v_pure = v_flag
+    return v_flag[voter], k_of, n_of, rate, log10p, v_pure[voter]
