@@ -23,6 +23,10 @@ EVALUATION_NEXT: tuple[int, ...] = tuple(range(6001, 6021))
 #: workplace removed beside a drip (seed 8017); the fix was scored on EVALUATION_ROUND3B.
 EVALUATION_ROUND3: tuple[int, ...] = tuple(range(8001, 8021))
 EVALUATION_ROUND3B: tuple[int, ...] = tuple(range(9001, 9021))
+#: Round 4 of issue 11 (batches at several scales and taken by who, recurring device
+#: strings and machine pace, pools that reuse addresses) was tuned on TUNING only and
+#: scored once on this block.
+EVALUATION_ROUND4: tuple[int, ...] = tuple(range(10001, 10021))
 #: Families never looked at while tuning: their figures are reported apart.
 HELD_OUT: tuple[str, ...] = ("click_workers", "decoy_rotation")
 
@@ -32,6 +36,7 @@ _blocks = (
     set(EVALUATION_NEXT),
     set(EVALUATION_ROUND3),
     set(EVALUATION_ROUND3B),
+    set(EVALUATION_ROUND4),
 )
 if sum(map(len, _blocks)) != len(set().union(*_blocks)):
     raise ValueError("tuning and evaluation seeds must be disjoint")
