@@ -57,6 +57,7 @@ from opstools.analyze.series import (
     BIN_MS,
     Series,
     Window,
+    baseline,
     build_series,
     find_bursts,
     find_level_shifts,
@@ -487,7 +488,15 @@ def cohort_periodic(t: VoteTable, s: Series, cohort: B) -> list[Window]:
     rel = t.t_ms[cohort] - s.day0_ms
     idx = t.cand[cohort].astype(np.int64) * n_min + rel // 60_000
     minute = np.bincount(idx, minlength=n_c * n_min).reshape(n_c, n_min).astype(np.float64)
-    sub = Series(s.day0_ms, s.counts, np.zeros_like(s.expected), minute)
+    # The sub-stream's own rhythm, as for a candidate's: next to nothing where the cohort
+    # is a few stray voters (so a small batch stands out), but a crowd of pool-like
+    # voters spread over a day (a final push whose people vote from home) expects its
+    # own busy minutes, and a chance cluster among them is no batch.
+    five = np.bincount(
+        t.cand[cohort].astype(np.int64) * s.counts.shape[1] + rel // BIN_MS,
+        minlength=s.counts.size,
+    ).reshape(s.counts.shape).astype(np.float64)
+    sub = Series(s.day0_ms, five, baseline(five), minute)
     out = []
     for w in merge_periodic(find_periodic(sub, scales=(1,))):
         ev = dict(w.evidence)
