@@ -13,7 +13,7 @@ import numpy as np
 
 from opstools.analyze.fuse import analyze
 from opstools.analyze.population import analyse_population
-from opstools.analyze.series import MIN_MS, Series, find_periodic
+from opstools.analyze.series import MIN_MS, Series, find_periodic, num
 from tests.test_analyze_kinds import RARE_UA, Tags, carrier, organic_ua, table_of
 from tests.test_analyze_layers import CANDS, DAY, DAY0, HOUR, Log
 
@@ -29,7 +29,8 @@ def test_a_batch_staggered_over_minutes_is_found_at_its_own_scale() -> None:
     r = np.random.default_rng(3)
     n_min = 2 * 1440
     minute = r.poisson(0.4, size=n_min).astype(np.float64)
-    starts = np.arange(600, n_min - 10, 40) + r.integers(-1, 2, size=len(range(600, n_min - 10, 40)))
+    starts = np.arange(600, n_min - 10, 40)
+    starts += r.integers(-1, 2, size=len(starts))
     for a in starts:
         minute[a : a + 5] += 4
     series = Series(
@@ -43,8 +44,8 @@ def test_a_batch_staggered_over_minutes_is_found_at_its_own_scale() -> None:
     assert len(found) == 1
     w = found[0]
     assert w.kind == "periodic"
-    assert abs(float(w.evidence["period_minutes"]) - 40) <= 2
-    assert int(w.evidence["batches"]) >= 0.8 * len(starts)
+    assert abs(num(w.evidence, "period_minutes") - 40) <= 2
+    assert num(w.evidence, "batches") >= 0.8 * len(starts)
     # Each batch's span is its own minutes (and the minute either side), not the marked
     # stretch around them.
     assert all((b - a) <= 8 * MIN_MS for a, b in w.spans)
@@ -64,7 +65,8 @@ def busy_candidate_with_batches(seed: int, batches: bool = True) -> Log:
             i += 1
             other = str(r.choice(CANDS[1:]))
             name = f"busy{d}-{i}"
-            log.person(name, "event-01", t, int(r.integers(1, 3)), carrier(r), organic_ua(r), "busy")
+            log.person(name, "event-01", t, int(r.integers(1, 3)), carrier(r), organic_ua(r),
+                       "busy")  # fmt: skip
             log.person(name, other, t + 20_000, 1, carrier(r), organic_ua(r), "busy")
             t += int(r.exponential(40_000))
         if not batches:
@@ -87,7 +89,8 @@ def test_batches_on_a_busy_candidate_are_taken_by_who_cast_them(tmp_path: Path) 
     table, tags = table_of(busy_candidate_with_batches(5), tmp_path)
     f = analyze(table)
     runs = [w for w in f.windows if w.kind == "periodic" and not w.evidence.get("cohort")]
-    assert runs and all(table.cand_names[w.candidate] == "event-01" for w in runs)
+    assert runs
+    assert all(table.cand_names[w.candidate] == "event-01" for w in runs)
     assert removed(f.level, tags, "batch") >= 0.9
     assert removed(f.level, tags, "busy") == 0.0
     # The candidate's one-off voters who came in a batch's minutes go with it: a few, as
@@ -97,7 +100,7 @@ def test_batches_on_a_busy_candidate_are_taken_by_who_cast_them(tmp_path: Path) 
 
 
 def test_a_busy_candidate_without_batches_has_no_run(tmp_path: Path) -> None:
-    table, tags = table_of(busy_candidate_with_batches(5, batches=False), tmp_path)
+    table, _ = table_of(busy_candidate_with_batches(5, batches=False), tmp_path)
     f = analyze(table)
     assert not [w for w in f.windows if w.kind == "periodic"]
     assert not (f.level == 2).any()
