@@ -11,11 +11,18 @@ from pathlib import Path
 
 import numpy as np
 
-from opstools.analyze.fuse import analyze
+from opstools.analyze.fuse import Findings, analyze
 from opstools.analyze.population import analyse_population
 from opstools.analyze.series import MIN_MS, Series, find_periodic, num
 from tests.test_analyze_kinds import RARE_UA, Tags, carrier, organic_ua, table_of
 from tests.test_analyze_layers import CANDS, DAY, DAY0, HOUR, Log
+
+
+def explained(f: Findings, tags: Tags, tag: str) -> list[str]:
+    """The English evidence of the case that holds most of the tag's removed votes."""
+    cases = f.case_of[(tags == tag) & (f.level == 2)]
+    top = int(np.bincount(cases[cases >= 0]).argmax())
+    return [e["en"] for e in f.cases[top].evidence]
 
 
 def removed(f_level: np.ndarray, tags: Tags, tag: str) -> float:
@@ -93,6 +100,7 @@ def test_batches_on_a_busy_candidate_are_taken_by_who_cast_them(tmp_path: Path) 
     assert all(table.cand_names[w.candidate] == "event-01" for w in runs)
     assert removed(f.level, tags, "batch") >= 0.9
     assert removed(f.level, tags, "busy") == 0.0
+    assert any("cast every one of their votes inside" in e for e in explained(f, tags, "batch"))
     # The candidate's one-off voters who came in a batch's minutes go with it: a few, as
     # the rule allows (at most 5 % of what it takes).
     wrong = int(((f.level == 2) & (tags == "organic")).sum())
@@ -126,6 +134,7 @@ def test_a_rare_string_returning_day_after_day_on_one_candidate_is_removed(
     table, tags = table_of(log, tmp_path)
     f = analyze(table)
     assert removed(f.level, tags, "crowd") >= 0.95
+    assert any("came back on 4 Beijing days" in e for e in explained(f, tags, "crowd"))
     assert removed(f.level, tags, "organic") == 0.0
 
 
@@ -148,6 +157,8 @@ def test_machine_paced_voters_returning_day_after_day_are_removed(tmp_path: Path
     table, tags = table_of(log, tmp_path)
     f = analyze(table)
     assert removed(f.level, tags, "crowd") >= 0.95
+    assert any("machine-paced voters" in e and "came back on 4" in e
+               for e in explained(f, tags, "crowd"))  # fmt: skip
     assert removed(f.level, tags, "organic") == 0.0
 
 

@@ -143,6 +143,12 @@ class Findings:
     # Bursts made almost entirely of one anomaly: window index -> (kind of the anomaly,
     # its share of the burst's votes, its share of the votes outside every window).
     episodes: dict[int, list[tuple[str, float, float]]] = field(default_factory=dict)
+    # Per vote, which rule of one overwhelming kind removed it, so that its case says so:
+    # a device string returning day after day, machine pace returning day after day, a
+    # periodic batch taken by who cast it.
+    recur_device: B = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    recur_automated: B = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    by_who: B = field(default_factory=lambda: np.zeros(0, dtype=bool))
 
 
 def iso(ms: int) -> str:
@@ -193,6 +199,7 @@ def analyze(t: VoteTable) -> Findings:
     alone = np.zeros(n, dtype=bool)  # removed on one overwhelming kind
     crowded = np.zeros(n, dtype=bool)  # in a batch that also holds the candidate's own voters
     lonely = _one_off_share(t, pop, windows)
+    taken_by_who = np.zeros(n, dtype=bool)
     bursts: dict[int, list[tuple[int, int]]] = {}
     for w in windows:
         if w.kind == "burst":
@@ -247,7 +254,9 @@ def analyze(t: VoteTable) -> Findings:
             # votes elsewhere (other candidates, other days) and is not taken along.
             rows = np.concatenate(inside)
             in_run = np.bincount(t.voter[rows], minlength=len(votes_of))
-            alone[rows[in_run[t.voter[rows]] == votes_of[t.voter[rows]]]] = True
+            taken = rows[in_run[t.voter[rows]] == votes_of[t.voter[rows]]]
+            alone[taken] = True
+            taken_by_who[taken] = True
         if w.kind == "periodic" and not w.evidence.get("cohort"):
             # Between the batches that stood out, the run still says when to look: a vote
             # for the candidate inside the run's span is weakly timed (it needs a strong
@@ -307,10 +316,12 @@ def analyze(t: VoteTable) -> Findings:
     # same candidate, is a campaign of its own (the same operator every day), not real
     # people who voted together once: it removes on its own (no organic candidate or hard
     # negative of the tuning campaigns produced one; bench/README.md).
-    alone |= _recurring(t, pop, dev_flag)
+    recur_device = _recurring(t, pop, dev_flag)
+    alone |= recur_device
     # Likewise machine-paced voters, far beyond the campaign's rate, on one candidate day
     # after day: the same script every day.
-    alone |= _automated_days(t, pop)
+    recur_automated = _automated_days(t, pop)
+    alone |= recur_automated
     strong_novel = pop.novel_log10p[t.cand] >= NOVEL_OVERWHELMING_LOG10P
     alone |= pop.novel_pure & ~pop.cell_flag & ~in_burst & strong_novel
     # A vote-exchange ring this far beyond the campaign's loyal voters removes on its own
@@ -348,8 +359,9 @@ def analyze(t: VoteTable) -> Findings:
     level = np.where(remove, 2, np.where(review, 1, 0)).astype(np.uint8)
     cases, case_of = build_cases(t, windows, groups, group_of, window_of, kinds, level)
     f = Findings(
-        s, windows, pop, groups, group_of, kinds, strong, window_of, level, [], case_of, episodes
-    )
+        s, windows, pop, groups, group_of, kinds, strong, window_of, level, [], case_of, episodes,
+        recur_device, recur_automated, taken_by_who,
+    )  # fmt: skip
     cases = [with_evidence(t, f, c) for c in cases]
     # The committee reads the cases in order: removals first, then by votes moved and
     # by how sure the evidence is.
@@ -367,7 +379,7 @@ def analyze(t: VoteTable) -> Findings:
     case_of = renum[case_of]  # -1 maps to the spare last slot, which stays -1
     return Findings(
         s, windows, pop, groups, group_of, kinds, strong, window_of, level, final, case_of,
-        episodes,
+        episodes, recur_device, recur_automated, taken_by_who,
     )  # fmt: skip
 
 
@@ -492,10 +504,14 @@ def cohort_periodic(t: VoteTable, s: Series, cohort: B) -> list[Window]:
     # is a few stray voters (so a small batch stands out), but a crowd of pool-like
     # voters spread over a day (a final push whose people vote from home) expects its
     # own busy minutes, and a chance cluster among them is no batch.
-    five = np.bincount(
-        t.cand[cohort].astype(np.int64) * s.counts.shape[1] + rel // BIN_MS,
-        minlength=s.counts.size,
-    ).reshape(s.counts.shape).astype(np.float64)
+    five = (
+        np.bincount(
+            t.cand[cohort].astype(np.int64) * s.counts.shape[1] + rel // BIN_MS,
+            minlength=s.counts.size,
+        )
+        .reshape(s.counts.shape)
+        .astype(np.float64)
+    )
     sub = Series(s.day0_ms, five, baseline(five), minute)
     out = []
     for w in merge_periodic(find_periodic(sub, scales=(1,))):
@@ -646,6 +662,7 @@ def with_evidence(t: VoteTable, f: Findings, c: Case) -> Case:
                 "no organic candidate or hard negative in the benchmark's evaluation campaigns produced such a run (bench/README.md)"  # noqa: E501
                 + ("; enough on its own to remove" if ow else ""),
             ))  # fmt: skip
+    items += _recurrence_items(t, f, rows)
     auto = f.pop.automated[vs]
     if auto.any():
         others = np.ones(len(t.voter_names), dtype=bool)
@@ -790,6 +807,64 @@ def with_evidence(t: VoteTable, f: Findings, c: Case) -> Case:
     items = _strongest(items)
     return Case(c.id, c.action, c.candidates, c.start_ms, c.end_ms, c.rows, c.kinds, items,
                 certainty)  # fmt: skip
+
+
+def _recurrence_items(t: VoteTable, f: Findings, rows: I64) -> list[dict[str, Any]]:
+    """Evidence for the votes a rule of one overwhelming kind removed (see analyze)."""
+    items: list[dict[str, Any]] = []
+    day = f.pop.day
+    taken = f.by_who[rows] if len(f.by_who) else np.zeros(len(rows), dtype=bool)
+    if taken.any():
+        ids = len(np.unique(t.voter[rows][taken]))
+        items.append(_item(
+            TIME, True,
+            f"{ids} 个身份的每一票都落在这段周期批次之内（共 {int(taken.sum())} 票）；候选对象自己的一次性投票者在这些分钟里预期不到所取票数的 {BY_WHO_FALSE:.0%}",  # noqa: E501
+            f"{ids} identities cast every one of their votes inside the run's batches ({int(taken.sum())} votes); the candidate's own one-off voters expected in those minutes are under {BY_WHO_FALSE:.0%} of what is taken",  # noqa: E501
+            {"identities": ids, "votes": int(taken.sum()), "max_share_taken_along": BY_WHO_FALSE},
+            6.0,
+            "在这些分钟里投票的真人还会投别的候选对象或在别的日子再来，不会被一并取走；基准测试的自然流量与困难反例中未出现这样的周期批次；单凭此项即可剔除",
+            "people who voted in those minutes also vote for other candidates or come back on other days, and are not taken along; no organic candidate or hard negative in the benchmark produced such a run; enough on its own to remove",  # noqa: E501
+        ))  # fmt: skip
+    for mask, kind in ((f.recur_device, DEVICE), (f.recur_automated, BEHAVIOUR)):
+        hit = mask[rows] if len(mask) else np.zeros(len(rows), dtype=bool)
+        if not hit.any():
+            continue
+        sel = rows[hit]
+        n_u = max(t.n_uas, 1)
+        # A device string per (candidate, string); machine pace per candidate.
+        keys = t.cand[sel].astype(np.int64) * n_u + (t.ua[sel] if kind == DEVICE else 0)
+        for key in np.unique(keys).tolist():
+            mine = sel[keys == key]
+            cc, u = key // n_u, key % n_u
+            ds = np.unique(day[mine]).tolist()
+            days, voters = len(ds), len(np.unique(t.voter[mine]))
+            name = t.cand_names[cc]
+            if kind == DEVICE:
+                # The days' crowd tails (independent days), or the whole campaign's test.
+                per_day = [
+                    f.pop.crowd_ua[(cc, d, u)][3] for d in ds if (cc, d, u) in f.pop.crowd_ua
+                ]
+                lp = sum(per_day) if per_day else f.pop.ua_figures.get((u, cc), (0, 0, 0.0, 0.0))[3]
+            else:
+                lp = float(days) * AUTOMATED_LOG10P  # each day's cell passed that tail
+            zh_what, en_what = (
+                ("同一种罕见浏览器标识的人群", "a crowd carrying the same rare User-Agent string")
+                if kind == DEVICE
+                else (
+                    "远超典型候选对象的机器节奏投票者",
+                    "machine-paced voters far beyond the typical candidate",
+                )
+            )
+            items.append(_item(
+                kind, True,
+                f"{name}：{zh_what}在 {days} 个北京日里反复出现（每天至少 {DEVICE_RECUR_VOTERS} 位，共 {voters} 位投票者）",  # noqa: E501
+                f"{name}: {en_what} came back on {days} Beijing days (at least {DEVICE_RECUR_VOTERS} voters a day, {voters} voters in all)",  # noqa: E501
+                {"days": days, "voters": voters, "min_voters_a_day": DEVICE_RECUR_VOTERS},
+                float(lp),
+                "真实人群一起投票一次，不会每天带着同样的异常回来；基准测试的自然流量与困难反例中未出现这样的重复；单凭此项即可剔除",
+                "real people who vote together once do not come back every day with the same anomaly; no organic candidate or hard negative in the benchmark produced such a return; enough on its own to remove",  # noqa: E501
+            ))  # fmt: skip
+    return items
 
 
 def _strongest(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
