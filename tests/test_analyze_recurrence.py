@@ -58,6 +58,22 @@ def test_a_batch_staggered_over_minutes_is_found_at_its_own_scale() -> None:
     assert all((b - a) <= 8 * MIN_MS for a, b in w.spans)
 
 
+def test_a_few_staggered_clusters_are_no_run() -> None:
+    """Over several minutes a real crowd's arrivals can look like a handful of batches by
+    chance (a workplace after a meeting): at those scales a run must be long (ten)."""
+    n_min = 1440
+
+    def series_with(n_batches: int) -> Series:
+        minute = np.full(n_min, 0.4)
+        for a in range(600, 600 + 11 * n_batches, 11):
+            minute[a : a + 5] += 4
+        return Series(DAY0, minute.reshape(1, -1, 5).sum(axis=2), np.full((1, n_min // 5), 2.0),
+                      minute[None, :])  # fmt: skip
+
+    assert find_periodic(series_with(6)) == []
+    assert len(find_periodic(series_with(12))) == 1
+
+
 def busy_candidate_with_batches(seed: int, batches: bool = True) -> Log:
     """event-01 is busy all day (voters who also vote for another candidate in the same
     sitting); every 17 minutes six fresh identities cast four votes each for it, from the

@@ -34,6 +34,7 @@ NIGHT_HOURS = (1, 2, 3, 4, 5, 6)
 PHI = 0.15
 # A batch is looked for over 1, 3 and 5 minutes (see find_periodic).
 BATCH_SCALES = (1, 3, 5)
+COARSE_MIN_BATCHES = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,6 +252,10 @@ def _overlaps(w: Window, o: Window) -> bool:
 
 def _find_periodic_at(s: Series, exp_min: F64, k: int) -> list[Window]:
     out: list[Window] = []
+    # Five batches in a row minute by minute; over several minutes, where the arrivals of
+    # a real crowd (a workplace after a meeting, a fan club after its reminder) can look
+    # like a few batches by chance, only a run long enough to be overwhelming.
+    min_batches = 5 if k == 1 else COARSE_MIN_BATCHES
     spikes = _batch_minutes(s.minute_counts, exp_min, k)
     for c in range(s.minute_counts.shape[0]):
         runs = [(a, b) for a, b in _runs(spikes[c], 1) if b - a <= 4 + k]  # batches are short
@@ -273,7 +278,7 @@ def _find_periodic_at(s: Series, exp_min: F64, k: int) -> list[Window]:
                 unit.append(gaps[j] / k)
                 j += 1
                 g = float(np.median(unit))
-            if j - i >= 4:  # at least five batches in a row
+            if j - i >= min_batches - 1:
                 run = events[i : j + 1]
                 gg = np.array(unit)
                 cv = float(gg.std() / gg.mean())
