@@ -27,6 +27,9 @@ EVALUATION_ROUND3B: tuple[int, ...] = tuple(range(9001, 9021))
 #: strings and machine pace, pools that reuse addresses) was tuned on TUNING only and
 #: scored once on this block.
 EVALUATION_ROUND4: tuple[int, ...] = tuple(range(10001, 10021))
+#: It showed a workplace flagged and a reminder partly removed through chance periodic
+#: runs found over several minutes; the fix (ten batches at those scales) was scored on:
+EVALUATION_ROUND4B: tuple[int, ...] = tuple(range(11001, 11021))
 #: Families never looked at while tuning: their figures are reported apart.
 HELD_OUT: tuple[str, ...] = ("click_workers", "decoy_rotation")
 
@@ -37,6 +40,7 @@ _blocks = (
     set(EVALUATION_ROUND3),
     set(EVALUATION_ROUND3B),
     set(EVALUATION_ROUND4),
+    set(EVALUATION_ROUND4B),
 )
 if sum(map(len, _blocks)) != len(set().union(*_blocks)):
     raise ValueError("tuning and evaluation seeds must be disjoint")
