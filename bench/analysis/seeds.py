@@ -30,6 +30,9 @@ EVALUATION_ROUND4: tuple[int, ...] = tuple(range(10001, 10021))
 #: It showed a workplace flagged and a reminder partly removed through chance periodic
 #: runs found over several minutes; the fix (ten batches at those scales) was scored on:
 EVALUATION_ROUND4B: tuple[int, ...] = tuple(range(11001, 11021))
+#: It showed a share wave partly removed where it passed through a run's batches; the fix
+#: (no batch speaks for votes inside a crowd's burst) was scored on:
+EVALUATION_ROUND4C: tuple[int, ...] = tuple(range(12001, 12021))
 #: Families never looked at while tuning: their figures are reported apart.
 HELD_OUT: tuple[str, ...] = ("click_workers", "decoy_rotation")
 
@@ -41,6 +44,7 @@ _blocks = (
     set(EVALUATION_ROUND3B),
     set(EVALUATION_ROUND4),
     set(EVALUATION_ROUND4B),
+    set(EVALUATION_ROUND4C),
 )
 if sum(map(len, _blocks)) != len(set().union(*_blocks)):
     raise ValueError("tuning and evaluation seeds must be disjoint")

@@ -85,6 +85,8 @@ NOVEL_OVERWHELMING_LOG10P = 20.0
 # popular candidate whose batches come every few minutes, the minutes they cover also
 # hold the candidate's own voters (the batch must be five times its rhythm there).
 BATCH_PURITY = 5.0
+# A burst at least this long is a crowd's, not a batch's own (see analyze).
+CROWD_BURST_MS = 20 * 60_000
 # A run's batch is taken by who cast it (see analyze) while the candidate's own one-off
 # voters expected in it stay under this share of the votes taken.
 BY_WHO_FALSE = 0.05
@@ -200,10 +202,15 @@ def analyze(t: VoteTable) -> Findings:
     crowded = np.zeros(n, dtype=bool)  # in a batch that also holds the candidate's own voters
     lonely = _one_off_share(t, pop, windows)
     taken_by_who = np.zeros(n, dtype=bool)
+    in_batch = np.zeros(n, dtype=bool)  # inside a batch of a long even run, not in a burst
     bursts: dict[int, list[tuple[int, int]]] = {}
+    # A crowd's burst lasts longer than any batch (a batch's own burst is a few minutes).
+    crowds: dict[int, list[tuple[int, int]]] = {}
     for w in windows:
         if w.kind == "burst":
             bursts.setdefault(w.candidate, []).append((w.start_ms, w.end_ms))
+            if w.end_ms - w.start_ms >= CROWD_BURST_MS:
+                crowds.setdefault(w.candidate, []).append((w.start_ms, w.end_ms))
     # Periodic windows first: a batch inside a burst window belongs to the periodic run.
     order = sorted(range(len(windows)), key=lambda i: windows[i].kind != "periodic")
     votes_of = np.bincount(t.voter, minlength=len(t.voter_names))
@@ -234,16 +241,18 @@ def analyze(t: VoteTable) -> Findings:
                 # batches: its rhythm for the day counts the batches too, when they come
                 # every few minutes all day long.
                 e_here = float(between[si])
-                by_who = pure or (
-                    lonely[w.candidate] * e_here <= BY_WHO_FALSE * (len(sel) - e_here)
-                    and not _in_burst(bursts.get(w.candidate, []), a, b)
-                )
-            if by_who:
+                by_who = pure or lonely[w.candidate] * e_here <= BY_WHO_FALSE * (len(sel) - e_here)
+            # Not inside a crowd's burst either, for a cohort's run too: a share wave
+            # brings some people on home networks of their own, who join the cohort.
+            crowd_here = w.kind == "periodic" and _in_burst(crowds.get(w.candidate, []), a, b)
+            if by_who and not crowd_here:
                 inside.append(sel)
+            if overwhelming(w) and not crowd_here:
+                in_batch[sel] = True
             sel = sel[window_of[sel] < 0]
             window_of[sel] = wi
             kinds[sel] |= TIME
-            if w.kind == "periodic":
+            if w.kind == "periodic" and not crowd_here:  # in a crowd's burst: weak timing
                 if pure:
                     strong[sel] |= TIME
                 else:
@@ -323,7 +332,14 @@ def analyze(t: VoteTable) -> Findings:
     recur_automated = _automated_days(t, pop)
     alone |= recur_automated
     strong_novel = pop.novel_log10p[t.cand] >= NOVEL_OVERWHELMING_LOG10P
-    alone |= pop.novel_pure & ~pop.cell_flag & ~in_burst & strong_novel
+    # Any burst of the vote's candidate, also where a periodic run claimed the minutes: a
+    # share wave passing during a pool's run brings people on home networks of their own.
+    under_burst = in_burst.copy()
+    for bc, spans in bursts.items():
+        for a, b in spans:
+            lo, hi = np.searchsorted(t.t_ms, [a, b])
+            under_burst[lo + np.flatnonzero(t.cand[lo:hi] == bc)] = True
+    alone |= pop.novel_pure & ~pop.cell_flag & ~under_burst & strong_novel
     # A vote-exchange ring this far beyond the campaign's loyal voters removes on its own
     # (no ring of two or more candidates came near it among the tuning campaigns' organic
     # voters, superfans and fan clubs included; bench/README.md).
@@ -350,10 +366,11 @@ def analyze(t: VoteTable) -> Findings:
     # already counted as one, above). The held-out benchmark measured what this costs and
     # saves (bench/README.md): a wrong removal is worse than a miss.
     # A long, even periodic run is recurrence itself (the same schedule firing hundreds
-    # of times): a vote inside its span with a strong trait of its own is no one-off.
-    in_run = np.zeros(n, dtype=bool)
-    in_run[known] = np.array([overwhelming(windows[int(i)]) for i in window_of[known]], bool)
-    one_off = (n_strong < 2) & ((kinds & COORD) == 0) & ~in_run
+    # of times): a vote inside one of its batches with a strong trait of its own is no
+    # one-off. Only inside the batches, and not where a crowd's burst covers them: a
+    # share wave passing during a day-long run brings people on home networks of their
+    # own (evaluation block 11001-11020 showed it).
+    one_off = (n_strong < 2) & ((kinds & COORD) == 0) & ~in_batch
     remove = ((n_kinds >= 2) & (n_strong >= 1) & ~one_off) | alone
     review = ~remove & (n_strong >= 1)
     level = np.where(remove, 2, np.where(review, 1, 0)).astype(np.uint8)
