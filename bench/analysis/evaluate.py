@@ -2,7 +2,7 @@
 
 Each seed is one campaign drawn from the whole space in ``generate.py`` (every attack
 family once, with its own parameters, and every hard negative). The default seeds are the
-newest evaluation block of ``seeds.py`` (``EVALUATION_ROUND4C``), never used for tuning;
+newest evaluation block of ``seeds.py`` (``EVALUATION_ROUND4D``), never used for tuning;
 the older blocks have been looked at. For each seed the export is written, read and
 analysed exactly as the CLI does, then the ``remove`` and ``review`` verdicts are compared
 with the labels.
@@ -40,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "functions"))
 
 from bench.analysis.generate import FAMILIES, NEGATIVES, generate_with_params, write
-from bench.analysis.seeds import EVALUATION_ROUND4C, HELD_OUT
+from bench.analysis.seeds import EVALUATION_ROUND4D, HELD_OUT
 from opstools.analyze.fuse import analyze, to_flags
 from opstools.analyze.load import read_votes
 
@@ -191,7 +191,7 @@ def report(results: list[dict[str, Any]]) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    ap.add_argument("--seeds", type=int, nargs="+", default=list(EVALUATION_ROUND4C))
+    ap.add_argument("--seeds", type=int, nargs="+", default=list(EVALUATION_ROUND4D))
     ap.add_argument("--voters", type=int, default=60_000, help="organic voters per campaign")
     ap.add_argument("--ttd-seeds", type=int, default=3, help="seeds replayed hourly")
     ap.add_argument("--json", type=Path, help="also write every campaign's figures here")

@@ -33,6 +33,9 @@ EVALUATION_ROUND4B: tuple[int, ...] = tuple(range(11001, 11021))
 #: It showed a share wave partly removed where it passed through a run's batches; the fix
 #: (no batch speaks for votes inside a crowd's burst) was scored on:
 EVALUATION_ROUND4C: tuple[int, ...] = tuple(range(12001, 12021))
+#: A review of the change found the scale of the batch search overwritten by a loop
+#: variable after the first candidate; the corrected detector was scored on:
+EVALUATION_ROUND4D: tuple[int, ...] = tuple(range(13001, 13021))
 #: Families never looked at while tuning: their figures are reported apart.
 HELD_OUT: tuple[str, ...] = ("click_workers", "decoy_rotation")
 
@@ -45,6 +48,7 @@ _blocks = (
     set(EVALUATION_ROUND4),
     set(EVALUATION_ROUND4B),
     set(EVALUATION_ROUND4C),
+    set(EVALUATION_ROUND4D),
 )
 if sum(map(len, _blocks)) != len(set().union(*_blocks)):
     raise ValueError("tuning and evaluation seeds must be disjoint")

@@ -250,16 +250,19 @@ def _overlaps(w: Window, o: Window) -> bool:
     return w.candidate == o.candidate and w.start_ms < o.end_ms and o.start_ms < w.end_ms
 
 
-def _find_periodic_at(s: Series, exp_min: F64, k: int) -> list[Window]:
+def _find_periodic_at(s: Series, exp_min: F64, scale: int) -> list[Window]:
     out: list[Window] = []
     # Five batches in a row minute by minute; over several minutes, where the arrivals of
     # a real crowd (a workplace after a meeting, a fan club after its reminder) can look
     # like a few batches by chance, only a run long enough to be overwhelming.
-    min_batches = 5 if k == 1 else COARSE_MIN_BATCHES
-    spikes = _batch_minutes(s.minute_counts, exp_min, k)
+    min_batches = 5 if scale == 1 else COARSE_MIN_BATCHES
+    spikes = _batch_minutes(s.minute_counts, exp_min, scale)
     for c in range(s.minute_counts.shape[0]):
-        runs = [(a, b) for a, b in _runs(spikes[c], 1) if b - a <= 4 + k]  # batches are short
-        events = runs if k == 1 else [_trim(s.minute_counts[c], exp_min[c], a, b) for a, b in runs]
+        # Batches are short; over several minutes, trimmed to their own busy minutes.
+        runs = [(a, b) for a, b in _runs(spikes[c], 1) if b - a <= 4 + scale]
+        events = (
+            runs if scale == 1 else [_trim(s.minute_counts[c], exp_min[c], a, b) for a, b in runs]
+        )
         if len(events) < 5:
             continue
         centers = np.array([(a + b) / 2 for a, b in events])
