@@ -202,7 +202,7 @@ def analyze(t: VoteTable) -> Findings:
     crowded = np.zeros(n, dtype=bool)  # in a batch that also holds the candidate's own voters
     lonely = _one_off_share(t, pop, windows)
     taken_by_who = np.zeros(n, dtype=bool)
-    in_batch = np.zeros(n, dtype=bool)  # inside a batch of a long even run, not in a burst
+    in_batch = np.zeros(n, dtype=bool)  # in a long even run's batch, not in a crowd's burst
     bursts: dict[int, list[tuple[int, int]]] = {}
     # A crowd's burst lasts longer than any batch (a batch's own burst is a few minutes).
     crowds: dict[int, list[tuple[int, int]]] = {}
