@@ -130,25 +130,28 @@ def test_a_busy_candidate_without_batches_has_no_run(tmp_path: Path) -> None:
     assert not (f.level == 2).any()
 
 
-def daily_crowd(log: Log, days: range, ua: str | None, gap: tuple[int, int]) -> None:
-    """Thirty fresh identities a day for event-03, spread over the day (no burst), on the
-    carrier networks everybody uses; ``ua`` None draws the organic phone mix."""
+def daily_crowd(
+    tmp_path: Path, seed: int, days: range, ua: str | None, gap: tuple[int, int]
+) -> tuple[Findings, Tags]:
+    """An organic campaign plus thirty fresh identities a day for event-03, spread over
+    the day (no burst), on the carrier networks everybody uses; ``ua`` None draws the
+    organic phone mix. Analysed."""
+    log = Log(seed)
+    log.organic(voters=900, days=5)
     r = log.rng
     for d in days:
         for i in range(30):
             t = DAY0 + d * DAY + 8 * HOUR + int(r.integers(0, 14 * HOUR))
             log.person(f"d{d}-{i}", "event-03", t, int(r.integers(3, 6)), carrier(r),
                        ua or organic_ua(r), "crowd", gap=gap)  # fmt: skip
+    table, tags = table_of(log, tmp_path)
+    return analyze(table), tags
 
 
 def test_a_rare_string_returning_day_after_day_on_one_candidate_is_removed(
     tmp_path: Path,
 ) -> None:
-    log = Log(8)
-    log.organic(voters=900, days=5)
-    daily_crowd(log, range(1, 5), RARE_UA, (1_500, 4_000))
-    table, tags = table_of(log, tmp_path)
-    f = analyze(table)
+    f, tags = daily_crowd(tmp_path, 8, range(1, 5), RARE_UA, (1_500, 4_000))
     assert removed(f.level, tags, "crowd") >= 0.95
     assert any("came back on 4 Beijing days" in e for e in explained(f, tags, "crowd"))
     assert removed(f.level, tags, "organic") == 0.0
@@ -157,21 +160,13 @@ def test_a_rare_string_returning_day_after_day_on_one_candidate_is_removed(
 def test_a_rare_string_on_one_day_only_is_reviewed_not_removed(tmp_path: Path) -> None:
     """The same crowd on a single day could be real people once (a club on one phone
     brand's beta): it takes a second kind of evidence or a return to remove."""
-    log = Log(8)
-    log.organic(voters=900, days=5)
-    daily_crowd(log, range(2, 3), RARE_UA, (1_500, 4_000))
-    table, tags = table_of(log, tmp_path)
-    f = analyze(table)
+    f, tags = daily_crowd(tmp_path, 8, range(2, 3), RARE_UA, (1_500, 4_000))
     assert removed(f.level, tags, "crowd") == 0.0
     assert (f.level[tags == "crowd"] == 1).mean() >= 0.95
 
 
 def test_machine_paced_voters_returning_day_after_day_are_removed(tmp_path: Path) -> None:
-    log = Log(9)
-    log.organic(voters=900, days=5)
-    daily_crowd(log, range(1, 5), None, (300, 420))
-    table, tags = table_of(log, tmp_path)
-    f = analyze(table)
+    f, tags = daily_crowd(tmp_path, 9, range(1, 5), None, (300, 420))
     assert removed(f.level, tags, "crowd") >= 0.95
     assert any("machine-paced voters" in e and "came back on 4" in e
                for e in explained(f, tags, "crowd"))  # fmt: skip
@@ -179,11 +174,7 @@ def test_machine_paced_voters_returning_day_after_day_are_removed(tmp_path: Path
 
 
 def test_machine_paced_voters_on_one_day_only_are_reviewed(tmp_path: Path) -> None:
-    log = Log(9)
-    log.organic(voters=900, days=5)
-    daily_crowd(log, range(2, 3), None, (300, 420))
-    table, tags = table_of(log, tmp_path)
-    f = analyze(table)
+    f, tags = daily_crowd(tmp_path, 9, range(2, 3), None, (300, 420))
     assert removed(f.level, tags, "crowd") == 0.0
     assert (f.level[tags == "crowd"] >= 1).mean() >= 0.95
 
