@@ -465,12 +465,11 @@ def _novelty(
     v_net = np.full(n_voters, -1, dtype=np.int64)
     v_net[has] = t.net[first[has]]
     nc = v_net * n_c + v_cand
-    keys, per_key = np.unique(nc[oo], return_counts=True)
-    at = np.minimum(np.searchsorted(keys, nc[has]), max(len(keys) - 1, 0))
-    oo_on = np.where(keys[at] == nc[has], per_key[at], 0) if len(keys) else np.zeros(0)
-    v_alone = np.zeros(n_voters, dtype=bool)
+    _, inv = np.unique(nc[has], return_inverse=True)
+    oo_on = np.bincount(inv, weights=oo[has].astype(np.float64))[inv]  # per voter's key
     on = voters_on_net[v_net[has]]
-    v_alone[has] = (on <= NOVEL_MAX_SHARED) & (oo_on == on) if len(keys) else False
+    v_alone = np.zeros(n_voters, dtype=bool)
+    v_alone[has] = (on <= NOVEL_MAX_SHARED) & (oo_on == on)
     n_of = np.bincount(v_cand[oo], minlength=n_c).astype(np.int64)
     k_of = np.bincount(v_cand[oo & v_alone], minlength=n_c).astype(np.int64)
     # The typical share, for each candidate from the *other* candidates that have enough
